@@ -13,9 +13,10 @@ ifneq ($(wildcard ../shared/data/timemachine.txt),)
 export D2L_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export PYTHONHASHSEED := 0
-export MPLBACKEND ?= Agg
+# No MPLBACKEND here: a kernel started with MPLBACKEND=Agg shows no figures, and notebooks,
+# nbval and the book build all start kernels from this environment.
 
-.PHONY: help venv lib check unit notebooks nbval book serve browser lint test bench clean
+.PHONY: help venv lib check unit notebooks nbval book serve browser lint test test-gpu bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -32,14 +33,35 @@ venv: $(STAMP) ## create .venv with everything the book needs
 lib: venv ## regenerate d2l_lib from the chapters' #@save cells
 	$(PY) tools/extract_lib.py
 
-check: venv ## fast consistency checks: library up to date, notebooks paired, lint
+# Chapters `make notebooks` refreshes: all by default; `make notebooks CHAPTERS=rnn_scratch`.
+CHAPTERS ?=
+notebooks: lib ## regenerate notebooks/*.ipynb from book/*.md and execute them (CHAPTERS=name)
+	$(PY) tools/notebooks.py sync $(CHAPTERS)
+
+check: venv ## fast consistency checks: library up to date, notebooks paired, Colab cells, ruff
 	$(PY) tools/extract_lib.py --check
+	$(PY) tools/notebooks.py check
 	$(VENV)/bin/ruff check .
 
 unit: venv ## unit tests
-	$(PY) -m pytest -q tests
+	MPLBACKEND=Agg $(PY) -m pytest -q tests
 
-test: check unit ## everything CI runs
+# nbval re-executes every notebook (kernel: this .venv, working directory notebooks/) and
+# compares outputs with the stored ones after tests/nbval_sanitize.cfg; cells tagged
+# nbval-ignore-output are run but not compared (the assert after each bounds the result).
+NBVAL_OPTS := -p no:cacheprovider --nbval-current-env --nbval-cell-timeout 600 \
+	--nbval-sanitize-with tests/nbval_sanitize.cfg
+nbval: venv ## re-execute every notebook and compare its outputs with the stored ones
+	$(PY) -m pytest -q $(NBVAL_OPTS) --nbval notebooks/
+
+lint: venv ## lint the GitHub workflow files against their JSON schema (offline)
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+# CI's order: cheap checks first, then everything that executes the chapters.
+test: check unit nbval book browser lint ## everything CI runs
+
+test-gpu: venv ## execute every notebook (on CUDA when there is one): asserts, lax comparison
+	$(PY) tools/notebooks.py run --out _build/executed
 
 clean: ## remove build outputs
 	rm -rf _build
