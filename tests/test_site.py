@@ -1,0 +1,291 @@
+"""Real-browser test of the built site in _build/html (run `make book` first; `make browser`
+builds and then runs this file).
+
+The site is served on 127.0.0.1 by a throw-away HTTP server and every page is opened in
+Debian's headless Chromium, driven by Python playwright. Chromium comes from the system
+(`apt-get install chromium`), never from `playwright install`. For every page the test checks:
+HTTP 200, no console error, no request to any host but 127.0.0.1, typeset math (MathJax
+elements present, no raw ``\\(`` left), every image loaded, and an "Open in Colab" link that
+points at a notebook present in notebooks/. It also follows the next/previous links through
+the whole book and searches for a word of each chapter. A full-page screenshot of every page is
+saved under _build/screenshots/.
+"""
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+HOST = "127.0.0.1"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+COLAB_SELECTOR = "a.btn-open-in-colab"
+CODE_CELL = re.compile(r"^\s*```+\s*\{code-cell\}", re.MULTILINE)
+TIMEOUT_MS = 30_000
+
+
+def site_pages():
+    """Every HTML page of the build, as paths relative to _build/html."""
+    if not (HTML / "index.html").is_file():
+        return []
+    skip = {"_static", "_sources", "_images"}
+    return sorted(
+        p.relative_to(HTML).as_posix()
+        for p in HTML.rglob("*.html")
+        if not skip.intersection(p.relative_to(HTML).parts)
+    )
+
+
+def toc_docs():
+    """The documents of _toc.yml in reading order (the root first), e.g. 'book/intro'."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
+    docs = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                docs.append(node["file"])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []):
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return [re.sub(r"\.(md|ipynb)$", "", d) for d in docs]
+
+
+def colab_prefix():
+    """The Colab address prefix of the repository and branch configured in _config.yml."""
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))["repository"]
+    path = urlparse(repo["url"]).path.strip("/").removesuffix(".git")
+    branch = repo.get("branch", "main")
+    return f"https://colab.research.google.com/github/{path}/blob/{branch}/"
+
+
+def has_code(doc):
+    source = ROOT / f"{doc}.md"
+    return source.is_file() and bool(CODE_CELL.search(source.read_text(encoding="utf8")))
+
+
+PAGES = site_pages()
+MISSING_BUILD = "no site in _build/html: run `make book` first (or `make browser`)"
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def server():
+    if not PAGES:
+        pytest.fail(MISSING_BUILD)
+    handler = functools.partial(QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer((HOST, 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{HOST}:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: install Debian's package "
+            "(`apt-get install -y chromium`) or set CHROMIUM to its path"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fresh_screenshots():
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+
+class Watcher:
+    """A browser page that records console errors, failed loads and foreign requests."""
+
+    def __init__(self, browser):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors, self.foreign = [], []
+        self.context.route("**/*", self._route)
+        self.page.on("request", self._request)
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        self.page.on("requestfailed", self._failed)
+        self.page.on("response", self._response)
+
+    @staticmethod
+    def _is_local(url):
+        parsed = urlparse(url)
+        return parsed.scheme in ("data", "blob", "about") or parsed.hostname == HOST
+
+    def _request(self, request):
+        if not self._is_local(request.url):
+            self.foreign.append(request.url)
+
+    def _route(self, route):
+        # Requests to other hosts are recorded above and then refused, never sent.
+        if self._is_local(route.request.url):
+            route.continue_()
+        else:
+            route.abort()
+
+    def _console(self, msg):
+        if msg.type == "error":
+            self.errors.append(f"console: {msg.text} ({msg.location.get('url', '')})")
+
+    def _failed(self, request):
+        if self._is_local(request.url):
+            self.errors.append(f"failed request: {request.url} ({request.failure})")
+
+    def _response(self, response):
+        if response.status >= 400:
+            self.errors.append(f"HTTP {response.status}: {response.url}")
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def watcher(browser):
+    w = Watcher(browser)
+    yield w
+    w.close()
+
+
+def typeset_math(page):
+    """Wait for MathJax to finish; return (math elements, typeset elements, raw TeX left)."""
+    n_math = page.locator(".math").count()
+    if n_math:
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("() => MathJax.startup.promise")
+    typeset = page.locator("mjx-container").count()
+    prose = page.evaluate(
+        """() => {
+            const body = document.querySelector('main') || document.body;
+            const copy = body.cloneNode(true);
+            copy.querySelectorAll('pre, code, script, style, .highlight, .output')
+                .forEach(e => e.remove());
+            return copy.textContent;
+        }"""
+    )
+    raw = re.findall(r"\\\(|\\\[|\$\$", prose)
+    return n_math, typeset, raw
+
+
+def broken_images(page):
+    page.wait_for_function("() => Array.from(document.images).every(img => img.complete)")
+    return page.evaluate(
+        """() => Array.from(document.images)
+              .filter(img => img.naturalWidth === 0)
+              .map(img => img.currentSrc || img.src)"""
+    )
+
+
+@pytest.mark.parametrize("path", PAGES or [None])
+def test_page(server, watcher, path):
+    if path is None:
+        pytest.fail(MISSING_BUILD)
+    page = watcher.page
+    response = page.goto(server + path, wait_until="networkidle")
+    assert response is not None and response.status == 200, f"{path}: {response}"
+
+    n_math, typeset, raw = typeset_math(page)
+    if n_math:
+        assert typeset >= n_math, f"{path}: {typeset} of {n_math} formulas typeset by MathJax"
+    assert not raw, f"{path}: raw TeX left in the page: {raw[:5]}"
+
+    assert not broken_images(page), f"{path}: images that did not load"
+
+    # index.html redirects to the root page: judge the page that is shown.
+    doc = page.url.removeprefix(server).split("#")[0].removesuffix(".html")
+    links = page.locator(COLAB_SELECTOR)
+    if has_code(doc):
+        assert links.count() == 1, f"{path}: a chapter with code needs one Open in Colab link"
+    for href in links.evaluate_all("els => els.map(e => e.href)"):
+        prefix = colab_prefix()
+        assert href.startswith(prefix), f"{path}: Colab link {href} is not under {prefix}"
+        notebook = href.removeprefix(prefix)
+        expected = f"notebooks/{Path(doc).name}.ipynb"
+        assert notebook == expected, f"{path}: Colab link {href}, expected {expected}"
+        assert (ROOT / notebook).is_file(), f"{path}: Colab link to missing {notebook}"
+
+    page.wait_for_load_state("networkidle")
+    shot = SCREENSHOTS / (path.replace("/", "__").removesuffix(".html") + ".png")
+    page.screenshot(path=str(shot), full_page=True)
+
+    assert not watcher.foreign, f"{path}: requests outside {HOST}: {watcher.foreign}"
+    assert not watcher.errors, f"{path}: {watcher.errors}"
+
+
+def test_every_toc_page_built():
+    if not PAGES:
+        pytest.fail(MISSING_BUILD)
+    missing = [d for d in toc_docs() if f"{d}.html" not in PAGES]
+    assert not missing, f"pages of _toc.yml missing from the build: {missing}"
+
+
+def test_next_previous_navigation(server, watcher):
+    """Follow "next" from the first page to the last, then "previous" back to the first."""
+    docs = toc_docs()
+    page = watcher.page
+    page.goto(server + "index.html", wait_until="load")  # redirects to the root page
+    page.wait_for_url(f"**/{docs[0]}.html")
+    for direction, order in (("next", docs), ("prev", docs[::-1])):
+        selector = "a.right-next" if direction == "next" else "a.left-prev"
+        assert page.url == server + f"{order[0]}.html", page.url
+        for expected in order[1:]:
+            link = page.locator(selector)
+            assert link.count() == 1, f"{page.url}: no {direction} link"
+            with page.expect_navigation():
+                link.click()
+            assert page.url == server + f"{expected}.html", f"{direction}: {page.url}"
+        assert page.locator(selector).count() == 0, f"{page.url}: {direction} link past the end"
+    assert not watcher.foreign and not watcher.errors, (watcher.foreign, watcher.errors)
+
+
+def title_word(doc):
+    """The longest word of a chapter's title: a word the search must find the chapter by."""
+    text = (ROOT / f"{doc}.md").read_text(encoding="utf8")
+    title = re.search(r"^# (.+)$", text, re.MULTILINE).group(1)
+    return max(re.findall(r"[A-Za-z]{4,}", title), key=len)
+
+
+@pytest.mark.parametrize("doc", toc_docs())
+def test_search_finds_chapter(server, watcher, doc):
+    word = title_word(doc)
+    page = watcher.page
+    page.goto(server + f"search.html?q={word}", wait_until="load")
+    results = page.locator("#search-results ul.search li a")
+    results.first.wait_for()
+    page.wait_for_function(
+        "() => (document.querySelector('#search-results .search-summary') || {}).textContent"
+    )
+    hrefs = results.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    hits = [h for h in hrefs if h.split("#")[0].split("?")[0] == f"{doc}.html"]
+    assert hits, f"searching {word!r} did not find {doc}.html; results: {hrefs}"
+    assert not watcher.foreign and not watcher.errors, (watcher.foreign, watcher.errors)
