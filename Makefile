@@ -57,6 +57,23 @@ nbval: venv ## re-execute every notebook and compare its outputs with the stored
 lint: venv ## lint the GitHub workflow files against their JSON schema (offline)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
+# The site. Always built from scratch: an incremental build hides the warnings of pages it
+# does not re-read, and the execution cache does not notice changes to d2l_lib.
+BOOK_OPTS := --builder html --warningiserror --nitpick --keep-going
+PORT ?= 8000
+book: venv ## build the site into _build/html from scratch (executes every chapter, -W -n)
+	rm -rf _build/html _build/.doctrees _build/.jupyter_cache _build/jupyter_execute
+	$(VENV)/bin/jupyter-book build . $(BOOK_OPTS)
+	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html, or run 'make serve'."
+
+serve: ## serve the built site at http://127.0.0.1:8000 (PORT=...)
+	@test -f _build/html/index.html || { echo "No site in _build/html: run 'make book'."; exit 1; }
+	@echo "Serving _build/html at http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
+	python3 -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+browser: book ## open every page of the built site in headless Chromium (tests/test_site.py)
+	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/test_site.py
+
 # CI's order: cheap checks first, then everything that executes the chapters.
 test: check unit nbval book browser lint ## everything CI runs
 
