@@ -265,6 +265,14 @@ def test_time_machine_partitioned(shared_data, sampling):
         d2l.TimeMachinePartitioned(batch_size=16, num_steps=20, sampling="other")
 
 
+def test_time_machine_partitioned_large_batches(shared_data):
+    data = d2l.TimeMachinePartitioned(batch_size=1024, num_steps=32)
+    assert len(data.train_dataloader()) == (int(len(data.corpus) * 0.9) - 32) // (1024 * 32)
+    val = data.val_dataloader()  # the tail holds fewer than 1024 rows of 32 tokens
+    (X, _), = list(val)
+    assert X.shape == (len(data.val_corpus) // 32 - 1, 32) and len(val) == 1
+
+
 # ---- Data folder and errors ----------------------------------------------------------------
 
 
