@@ -285,6 +285,7 @@ def test_search_finds_chapter(server, watcher, doc):
     page.wait_for_function(
         "() => (document.querySelector('#search-results .search-summary') || {}).textContent"
     )
+    page.screenshot(path=str(SCREENSHOTS / f"search__{word}.png"), full_page=True)
     hrefs = results.evaluate_all("els => els.map(e => e.getAttribute('href'))")
     hits = [h for h in hrefs if h.split("#")[0].split("?")[0] == f"{doc}.html"]
     assert hits, f"searching {word!r} did not find {doc}.html; results: {hrefs}"
