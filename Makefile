@@ -80,5 +80,9 @@ test: check unit nbval book browser lint ## everything CI runs
 test-gpu: venv ## execute every notebook (on CUDA when there is one): asserts, lax comparison
 	$(PY) tools/notebooks.py run --out _build/executed
 
+bench: venv ## time this book against d2l 1.0.3, and the book build (BENCH_REPS=1: one repetition)
+	bash bench/setup_reference.sh
+	$(PY) bench/run.py
+
 clean: ## remove build outputs
 	rm -rf _build
