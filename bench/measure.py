@@ -16,14 +16,16 @@ rendered as SVG by IPython's display() at every plotted point (two per epoch for
 for validation), sent to the notebook client, then cleared; the drawing is not stubbed out.
 With the plot off, the board's ``display`` is set to False (both libraries support that).
 
-What is timed. ``train_s``: the wall time of the notebook cell that holds only
+What is timed. ``train_s``: the wall time of the notebook cell that runs
 ``trainer.fit(model, data)``, measured by the client around the cell's execution (so it includes
 the figures' rendering and their transport to the notebook, as a reader waits for them);
-``fit_s``: the same call timed inside the kernel. Perplexities are computed after training by
-the same code for both implementations: exp of the mean per-token cross-entropy over the whole
+``fit_s``: the same call timed inside the kernel, and ``fit_cpu_s`` the kernel's CPU time for
+it (less sensitive to other load on the machine, though not immune). Perplexities are computed
+after training by the same code for both implementations: exp of the mean per-token cross-entropy over the whole
 train and validation loaders, model in eval mode, no gradients. Configuration: d2l's chapter
 "RNN from scratch" (batch 1024, 32 steps, 32 hidden units, lr 1, gradient clipping 1,
 100 epochs), seed set with ``torch.manual_seed`` (and Python's and NumPy's) before building.
+Threads: torch's default, unless BENCH_THREADS is set (then OMP_NUM_THREADS for both kernels).
 """
 
 import argparse
@@ -92,9 +94,9 @@ if not PLOT:
 """
 
 FIT_TIMED = """\
-_t0 = time.perf_counter()
+_t0, _c0 = time.perf_counter(), time.process_time()
 trainer.fit(model, data)
-fit_s = time.perf_counter() - _t0"""
+fit_s, fit_cpu_s = time.perf_counter() - _t0, time.process_time() - _c0"""
 
 REPORT = """\
 def _bench_ppl(loader):
@@ -118,7 +120,8 @@ else:  # d2l 1.0.3 keeps the plotted points on the board
     _plotted = float(_line[-1].y) if _line else None
 _res = dict(
     train_ppl=_bench_ppl(data.train_dataloader()), val_ppl=_bench_ppl(data.val_dataloader()),
-    plotted_val_ppl=_plotted, fit_s=fit_s, data_s=data_s, tokens_per_epoch=_tokens,
+    plotted_val_ppl=_plotted, fit_s=fit_s, fit_cpu_s=fit_cpu_s, data_s=data_s,
+    tokens_per_epoch=_tokens,
     epochs=EPOCHS, seed=SEED, torch=torch.__version__, threads=torch.get_num_threads(),
     interop_threads=torch.get_num_interop_threads(), python=platform.python_version(),
     device=str(next(model.parameters()).device),
@@ -151,6 +154,8 @@ def kernel_env(impl):
     env["PYTHONHASHSEED"] = "0"
     if impl == "ref":
         env.pop("PYTHONPATH", None)
+    if os.environ.get("BENCH_THREADS"):  # the same thread count for both implementations
+        env["OMP_NUM_THREADS"] = os.environ["BENCH_THREADS"]
     return env
 
 

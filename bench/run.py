@@ -177,7 +177,7 @@ def summarize(runs, skipped, meta):
         if name == "book":
             entry["build_s"] = summary([r["build_s"] for r in ok])
         else:
-            for key in ("train_s", "fit_s", "tokens_per_s", "train_ppl", "val_ppl",
+            for key in ("train_s", "fit_s", "fit_cpu_s", "tokens_per_s", "train_ppl", "val_ppl",
                         "plotted_val_ppl"):
                 entry[key] = summary([r.get(key) for r in ok])
             entry["seeds"] = [r["seed"] for r in ok]
