@@ -631,6 +631,7 @@ def test_error_d2l_alias_unknown_in_chapter(tmp_path):
     # A chapter that never imports d2l_lib cannot use d2l.X in saved code.
     err = fails(tmp_path, {"a": chapter("a", cell("def f():  #@save\n    return d2l.g()"))})
     assert "saved code uses 'd2l'" in err
+    assert "write `import d2l_lib as d2l` in a code cell of this chapter" in err
 
 
 def test_error_marker_in_markdown_cell(tmp_path):

@@ -535,6 +535,7 @@ class Library:
     import_origins: dict[Binding, Origin] = field(default_factory=dict)
     header_bindings: set[Binding] = field(default_factory=set)
     log: list[str] = field(default_factory=list)
+    aliases: set[str] = field(default_factory=lambda: {"d2l", LIB_PACKAGE})
     per_chapter: dict[str, list[str]] = field(default_factory=dict)
 
     def find(self, name: str) -> Item | None:
@@ -593,6 +594,7 @@ class ChapterExtractor:
                 for a in node.names:
                     if _is_lib(a.name):
                         self.module_aliases.add(a.asname or LIB_PACKAGE)
+                        self.lib.aliases.add(a.asname or LIB_PACKAGE)
             elif isinstance(node, ast.ImportFrom) and _is_lib(node.module, node.level):
                 for a in node.names:
                     if a.asname and a.asname != a.name:
@@ -995,7 +997,7 @@ def assemble(header: str, lib: Library, root: Path) -> list[Out]:
     return out
 
 
-def check_names(out: list[Out]) -> list[str]:
+def check_names(out: list[Out], aliases: set[str] = frozenset()) -> list[str]:
     """pyflakes on the generated module; undefined names become errors."""
     from pyflakes import checker, messages
 
@@ -1015,12 +1017,20 @@ def check_names(out: list[Out]) -> list[str]:
         o = out[m.lineno - 1]
         where = o.origin.where() if o.origin else f"{MODULE_PATH}:{m.lineno}"
         name = m.message_args[0]
+        if name in aliases:
+            fix = (
+                f"write `import d2l_lib as {name}` in a code cell of this chapter, so that "
+                f"{name}.X becomes X in the library, and use {name} only as {name}.X"
+            )
+        else:
+            fix = (
+                f"save the definition of {name!r} with #@save in this or an earlier chapter "
+                "(before its first use at module level), save an import for it, or add its "
+                "import to the header of d2l_lib/core.py"
+            )
         errors.append(
             f"{where}: saved code uses {name!r}, which the generated module does not define "
-            f"at that point ({m.message % m.message_args})\n"
-            f"    fix: save the definition of {name!r} with #@save in this or an earlier "
-            "chapter (before its first use at module level), save an import for it, or add "
-            "its import to the header of d2l_lib/core.py"
+            f"at that point ({m.message % m.message_args})\n    fix: {fix}"
         )
     return errors
 
@@ -1041,7 +1051,7 @@ def generate(root: Path) -> tuple[str, Library]:
     if errors:
         raise ExtractError(*errors)
     out = assemble(header, lib, root)
-    errors = check_names(out)
+    errors = check_names(out, lib.aliases)
     if errors:
         raise ExtractError(*errors)
     return "\n".join(o.text for o in out) + "\n", lib
