@@ -673,6 +673,21 @@ def test_error_marker_inside_an_indented_block(tmp_path):
     assert err.count("error:") == 4
 
 
+def test_error_misspelled_marker(tmp_path):
+    chapters = {
+        "a": chapter(
+            "a",
+            cell("def f():  # @save\n    return 1"),
+            cell("G = 1  #@Save"),
+            cell("# cells marked #@save go to the library; so do '# @save' strings\nH = 2"),
+        )
+    }
+    err = fails(tmp_path, chapters)
+    assert where(tmp_path, "a", "def f():  # @save") + ": this looks like a misspelled" in err
+    assert where(tmp_path, "a", "G = 1  #@Save") in err
+    assert err.count("error:") == 2
+
+
 def test_error_two_statements_on_a_saved_line(tmp_path):
     err = fails(tmp_path, {"a": chapter("a", cell("A = 1; B = 2  #@save"))})
     assert "two statements share a saved line" in err

@@ -68,6 +68,7 @@ all cells from 1 as in the paired .ipynb, and what to do):
   or ```` ```markdown ```` fence, which is how the maintainer page shows examples;
 - ``#@save`` on a line inside an indented block, or on a line of its own that is not the
   cell's first line;
+- a misspelled mark in a code cell (``# @save``, ``#@Save``), which would silently save nothing;
 - smaller misuses: ``@add_to_class`` not the first decorator, two statements on one saved
   line, star/relative/``__future__`` imports.
 """
@@ -88,6 +89,7 @@ GENERATED_MARK = "# ---- GENERATED BELOW"
 LIB_PACKAGE = "d2l_lib"
 MODULE_PATH = Path("d2l_lib") / "core.py"
 MARKER_RE = re.compile(r"#@save\s*$")
+NEAR_MISS_RE = re.compile(r"(^|\s)#\s*@\s*save\s*$", re.IGNORECASE)  # '# @save', '#@Save'
 DOC_FENCE_LANGS = {"text", "md", "markdown"}
 LINE_LIMIT = 100
 
@@ -600,6 +602,28 @@ class ChapterExtractor:
                     if a.asname and a.asname != a.name:
                         self.name_aliases[a.asname] = a.name
 
+    def near_misses(self, cell: Cell) -> None:
+        """A misspelled mark would silently leave code out of the library."""
+        if not any(NEAR_MISS_RE.search(line) for line in cell.lines):
+            return
+        try:
+            ast.parse("\n".join(cell.lines))
+            comments = [
+                (t.start[0], t.string)
+                for t in _tokens("\n".join(cell.lines) + "\n")
+                if t.type == tokenize.COMMENT
+            ]
+        except (SyntaxError, tokenize.TokenError):
+            comments = [(k + 1, line) for k, line in enumerate(cell.lines)]
+        for row, text in comments:
+            if NEAR_MISS_RE.search(text) and not MARKER_RE.search(text):
+                self.error(
+                    cell,
+                    row,
+                    "this looks like a misspelled `#@save` mark",
+                    "write exactly #@save (no space, lower case), or reword the comment",
+                )
+
     def text_cell(self, cell: Cell) -> None:
         for k, line, in_fence, lang in _markdown_lines(cell.lines):
             if MARKER_RE.search(line) and not (in_fence and lang in DOC_FENCE_LANGS):
@@ -612,6 +636,7 @@ class ChapterExtractor:
                 )
 
     def code_cell(self, cell: Cell) -> None:
+        self.near_misses(cell)
         if not any(MARKER_RE.search(line) for line in cell.lines):
             return
         src = "\n".join(cell.lines) + "\n"
