@@ -72,6 +72,13 @@ def test_chapters_are_toc_pages_with_code(book):
     assert nbt.toc_pages(book) == ["book/intro", "book/alpha", "book/beta"]
 
 
+def test_a_code_cell_shown_in_a_fence_is_not_code(book):
+    (book / "book" / "intro.md").write_text(
+        f"---\n{HEADER}---\n\n# Intro\n\n````markdown\n```{{code-cell}} ipython3\nx = 1\n```\n````\n"
+    )
+    assert [p.stem for p in nbt.chapters(book)] == ["alpha", "beta"]
+
+
 def test_inputs_are_deterministic(book):
     md = book / "book" / "alpha.md"
     first, second = nbt.dumps(nbt.to_notebook(md)), nbt.dumps(nbt.to_notebook(md))

@@ -94,7 +94,11 @@ def toc_pages(root: Path = ROOT) -> list[str]:
 
 
 def has_code(md: Path) -> bool:
-    return re.search(r"^```{code-cell}", md.read_text(), re.MULTILINE) is not None
+    """Whether the page has a code cell (as jupytext parses it: an example of a code cell
+    shown inside a ````markdown fence does not count)."""
+    if "{code-cell}" not in md.read_text():
+        return False
+    return any(cell.cell_type == "code" for cell in jupytext.read(md, fmt="md:myst").cells)
 
 
 def chapters(root: Path = ROOT) -> list[Path]:
