@@ -249,6 +249,13 @@ def test_every_toc_page_built():
     assert not missing, f"pages of _toc.yml missing from the build: {missing}"
 
 
+def test_every_chapter_in_toc():
+    """only_build_toc_files skips files missing from _toc.yml silently: catch them here."""
+    listed = set(toc_docs())
+    chapters = {p.relative_to(ROOT).with_suffix("").as_posix() for p in ROOT.glob("book/*.md")}
+    assert not chapters - listed, f"chapters not in _toc.yml (not built): {chapters - listed}"
+
+
 def test_next_previous_navigation(server, watcher):
     """Follow "next" from the first page to the last, then "previous" back to the first."""
     docs = toc_docs()
