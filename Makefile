@@ -44,7 +44,7 @@ check: venv ## fast consistency checks: library up to date, notebooks paired, Co
 	$(VENV)/bin/ruff check .
 
 unit: venv ## unit tests
-	MPLBACKEND=Agg $(PY) -m pytest -q tests
+	MPLBACKEND=Agg $(PY) -m pytest -q -m "not browser" tests
 
 # nbval re-executes every notebook (kernel: this .venv, working directory notebooks/) and
 # compares outputs with the stored ones after tests/nbval_sanitize.cfg; cells tagged
