@@ -62,7 +62,7 @@ import io
 from matplotlib.figure import Figure
 
 
-# Defined in book/toolkit.md, section "Writing a class across several cells" (line 77)
+# Defined in book/toolkit.md, section "Writing a class across several cells" (line 83)
 def add_to_class(Class):
     """Register the decorated function as a method of `Class`."""
     def wrapper(method):
@@ -70,7 +70,7 @@ def add_to_class(Class):
     return wrapper
 
 
-# Defined in book/toolkit.md, section "Remembering constructor arguments" (line 122)
+# Defined in book/toolkit.md, section "Remembering constructor arguments" (line 128)
 class HyperParameters:
     """The base class of objects that keep their constructor's arguments as attributes."""
 
@@ -93,37 +93,37 @@ class HyperParameters:
             setattr(self, name, value)
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 169)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 175)
 def cpu():
     """The CPU device."""
     return torch.device("cpu")
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 174)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 180)
 def gpu(i=0):
     """The `i`-th GPU (CUDA) device."""
     return torch.device(f"cuda:{i}")
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 179)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 185)
 def num_gpus():
     """The number of CUDA GPUs this process can use."""
     return torch.cuda.device_count()
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 184)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 190)
 def try_gpu(i=0):
     """The `i`-th GPU if it exists, else the CPU."""
     return gpu(i) if num_gpus() >= i + 1 else cpu()
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 189)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 195)
 def try_all_gpus():
     """All GPUs, or an empty list when there is none."""
     return [gpu(i) for i in range(num_gpus())]
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 207)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 213)
 def set_seed(seed):
     """Seed Python's, NumPy's and PyTorch's (CPU and every GPU) random number generators."""
     random.seed(seed)
@@ -132,7 +132,7 @@ def set_seed(seed):
     torch.cuda.manual_seed_all(seed)
 
 
-# Defined in book/toolkit.md, section "A progress board that stays cheap" (line 272)
+# Defined in book/toolkit.md, section "A progress board that stays cheap" (line 278)
 def in_notebook():
     """True inside a Jupyter kernel (Jupyter, VS Code, Colab), where figures can be shown."""
     try:
@@ -143,7 +143,7 @@ def in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-# Defined in book/toolkit.md, section "A progress board that stays cheap" (line 288)
+# Defined in book/toolkit.md, section "A progress board that stays cheap" (line 294)
 class ProgressBoard(HyperParameters):
     """Training curves: a live plot in Jupyter, one printed line per epoch elsewhere."""
 
@@ -162,7 +162,7 @@ class ProgressBoard(HyperParameters):
         self.start = self.last_draw = None
         self.draw_seconds, self.redraws, self.stale = 0.0, 0, False
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 313)
+    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 319)
     def draw(self, x, y, label, every_n=1):
         """Add (x, y) to curve `label`; the curve gets the mean of every `every_n` points."""
         if not self.display:
@@ -185,7 +185,7 @@ class ProgressBoard(HyperParameters):
                 and self.draw_seconds <= self.draw_budget * (now - self.start)):
             self.redraw()
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 343)
+    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 349)
     def redraw(self):
         """Bring the figure up to date and show it (in place of the previous image)."""
         tic = time.perf_counter()
@@ -223,7 +223,7 @@ class ProgressBoard(HyperParameters):
         self.last_draw = time.perf_counter()
         self.draw_seconds += self.last_draw - tic
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 384)
+    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 390)
     def show(self, png):
         """Show PNG bytes in the notebook, replacing the board's previous image."""
         from IPython.display import Image, display
@@ -233,13 +233,13 @@ class ProgressBoard(HyperParameters):
         else:
             self.handle.update(Image(data=png, format="png"))
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 395)
+    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 401)
     def flush(self):
         """Draw what the throttling held back; call once after the last point."""
         if self.display and self.live and self.stale:
             self.redraw()
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 402)
+    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 408)
     def log_epoch(self, epoch, num_epochs, values):
         """Outside Jupyter, print one line with this epoch's values (in Jupyter the plot shows them)."""
         if self.display and not self.live:
@@ -247,7 +247,7 @@ class ProgressBoard(HyperParameters):
             print(f"epoch {epoch}/{num_epochs}  {numbers}", flush=True)
 
 
-# Defined in book/toolkit.md, section "Models: `Module`" (line 451)
+# Defined in book/toolkit.md, section "Models: `Module`" (line 457)
 class Module(nn.Module, HyperParameters):
     """The base class of models: network, loss, training and validation steps, optimizer."""
 
@@ -276,7 +276,7 @@ class Module(nn.Module, HyperParameters):
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
-    # Defined in book/toolkit.md, section "Models: `Module`" (line 490)
+    # Defined in book/toolkit.md, section "Models: `Module`" (line 496)
     def plot(self, key, value, train):
         """Log `value` as 'train_<key>' or 'val_<key>': into the trainer's history and the board."""
         if not hasattr(self, "trainer"):
@@ -295,7 +295,7 @@ class Module(nn.Module, HyperParameters):
         self.board.draw(x, value, label, every_n=max(1, int(n)))
 
 
-# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 551)
+# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 557)
 class Classifier(Module):
     """A Module whose outputs are logits: (batch, classes) or (batch, steps, classes)."""
 
@@ -315,7 +315,7 @@ class Classifier(Module):
         self.plot("loss", self.loss(Y_hat, batch[-1]), train=False)
 
 
-# Defined in book/toolkit.md, section "Data: `DataModule`" (line 603)
+# Defined in book/toolkit.md, section "Data: `DataModule`" (line 609)
 class DataModule(HyperParameters):
     """The base class of data: hands out training and validation minibatches."""
 
@@ -339,7 +339,7 @@ class DataModule(HyperParameters):
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The loop: `Trainer`" (line 645)
+# Defined in book/toolkit.md, section "The loop: `Trainer`" (line 651)
 class Trainer(HyperParameters):
     """Fits a Module to a DataModule on one device; keeps per-epoch `history`."""
 
@@ -365,7 +365,7 @@ class Trainer(HyperParameters):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 681)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 687)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
         self.prepare_data(data)
@@ -384,7 +384,7 @@ class Trainer(HyperParameters):
         finally:
             model.board.flush()
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 701)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 707)
     def finish_epoch(self):
         """Append this epoch's mean of every logged value to `history`."""
         means = {label: torch.stack(values).float().mean().item()
@@ -393,7 +393,7 @@ class Trainer(HyperParameters):
             self.history.setdefault(label, []).append(mean)
         self.model.board.log_epoch(self.epoch + 1, self.max_epochs, means)
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 715)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 721)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
         self.model.train()
