@@ -25,10 +25,10 @@ only a getter") and on pages without math. Sphinx's math extension already loads
 only where there is math, so the copy Jupyter Book added is dropped here.
 """
 
-import re
 from pathlib import Path
 from urllib.parse import urlparse
 
+import jupytext
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
@@ -36,7 +36,6 @@ LOGGER = logging.getLogger(__name__)
 
 COLAB = "https://colab.research.google.com/github"
 NOTEBOOK_DIR = "notebooks"
-CODE_CELL = re.compile(r"^\s*```+\s*\{code-cell\}", re.MULTILINE)
 
 
 def github_repo(url):
@@ -55,10 +54,15 @@ def colab_url(owner, repo, branch, notebook):
 
 
 def _has_code(app, pagename):
+    """Whether the page is a notebook with a code cell (the rule tools/notebooks.py uses to
+    decide which pages get a notebook: fenced examples of code cells do not count)."""
     if "kernelspec" not in app.env.metadata.get(pagename, {}):
         return False
     source = Path(app.env.doc2path(pagename))
-    return bool(CODE_CELL.search(source.read_text(encoding="utf8")))
+    if source.suffix != ".md":
+        return source.suffix == ".ipynb"
+    notebook = jupytext.read(source, fmt="md:myst")
+    return any(cell.cell_type == "code" for cell in notebook.cells)
 
 
 def add_colab_button(app, pagename, templatename, context, doctree):

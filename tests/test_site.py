@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
+import jupytext
 import pytest
 import yaml
 
@@ -32,7 +33,6 @@ HOST = "127.0.0.1"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 COLAB_SELECTOR = "a.btn-open-in-colab"
-CODE_CELL = re.compile(r"^\s*```+\s*\{code-cell\}", re.MULTILINE)
 TIMEOUT_MS = 30_000
 
 
@@ -77,8 +77,11 @@ def colab_prefix():
 
 
 def has_code(doc):
+    """A chapter with a code cell (as tools/notebooks.py and _ext/book_site.py decide)."""
     source = ROOT / f"{doc}.md"
-    return source.is_file() and bool(CODE_CELL.search(source.read_text(encoding="utf8")))
+    if not source.is_file():
+        return False
+    return any(c.cell_type == "code" for c in jupytext.read(source, fmt="md:myst").cells)
 
 
 PAGES = site_pages()
@@ -277,8 +280,9 @@ def test_next_previous_navigation(server, watcher):
 
 def title_word(doc):
     """The longest word of a chapter's title: a word the search must find the chapter by."""
-    text = (ROOT / f"{doc}.md").read_text(encoding="utf8")
-    title = re.search(r"^# (.+)$", text, re.MULTILINE).group(1)
+    notebook = jupytext.read(ROOT / f"{doc}.md", fmt="md:myst")
+    prose = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    title = re.search(r"^# (.+)$", prose, re.MULTILINE).group(1)
     return max(re.findall(r"[A-Za-z]{4,}", title), key=len)
 
 
