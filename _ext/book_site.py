@@ -1,4 +1,5 @@
-"""Sphinx extension of the book's site: an "Open in Colab" button, and local MathJax once.
+"""Sphinx extension of the book's site: an "Open in Colab" button, local MathJax loaded once,
+and no duplicated search bar.
 
 Open in Colab
 -------------
@@ -111,9 +112,20 @@ def drop_auto_included_mathjax(app, config):
     config.html_js_files = [e for e in config.html_js_files if name(e) != config.mathjax_path]
 
 
+def no_header_search(app, config):
+    """config-inited hook: keep the search field in the sidebar only.
+
+    sphinx-book-theme has no top navbar (its theme.conf empties ``navbar_persistent``), but
+    pydata-sphinx-theme 0.17 puts a search field there whenever the *user* options do not
+    name ``navbar_persistent``, which adds a second, full-width search bar above every page.
+    """
+    config.html_theme_options.setdefault("navbar_persistent", [])
+
+
 def setup(app: Sphinx):
     # After Sphinx has normalised html_js_files (priority 800).
     app.connect("config-inited", drop_auto_included_mathjax, priority=900)
+    app.connect("config-inited", no_header_search)
     # After sphinx-book-theme has created the header buttons (its hooks run at 501).
     app.connect("html-page-context", add_colab_button, priority=510)
     # The button's style, _static/colab_link.css, is linked by Jupyter Book, which adds every
