@@ -207,6 +207,23 @@ def test_sync_executes_and_rerunning_gives_no_diff(book):
     assert path.read_text() == first
 
 
+def test_run_reports_device_and_checks_marked_outputs(book, capsys):
+    """`make test-gpu`: executes the stored notebooks; only nbval-check-output cells compare."""
+    md = book / "book" / "alpha.md"
+    cell = "```{code-cell} ipython3\n"
+    md.write_text(md.read_text().replace(f"{cell}x = 6", f"{cell}:tags: [nbval-check-output]\nx = 6"))
+    write_unexecuted(book)  # stored outputs: none, so the marked cell's "42" differs
+    out = book / "executed"
+    sanitize = ROOT / "tests" / "nbval_sanitize.cfg"
+    assert nbt.run_all(out, ["alpha"], sanitize, root=book) == 1
+    report = capsys.readouterr()
+    assert "notebooks/alpha.ipynb: cell 4 output differs" in report.err
+    assert "alpha.ipynb" in report.out and "cpu / " in report.out and "FAILED" in report.out
+    executed = nbformat.read(out / "alpha.ipynb", as_version=4)
+    assert executed.cells[3].outputs[0].text == "42\n"
+    assert len(executed.cells) == len(nbt.to_notebook(md).cells)  # the device probe is removed
+
+
 def test_sync_rejects_unknown_chapter(book):
     with pytest.raises(nbt.CheckError, match="no chapter with code named intro"):
         nbt.sync(["intro"], root=book, run=False)
