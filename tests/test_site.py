@@ -189,8 +189,7 @@ def typeset_math(page):
     typeset = page.locator("mjx-container").count()
     prose = page.evaluate(
         """() => {
-            const body = document.querySelector('main') || document.body;
-            const copy = body.cloneNode(true);
+            const copy = document.body.cloneNode(true);
             copy.querySelectorAll('pre, code, script, style, .highlight, .output')
                 .forEach(e => e.remove());
             return copy.textContent;
@@ -209,6 +208,22 @@ def broken_images(page):
     )
 
 
+def colab_problems(page, doc):
+    """What is wrong with the page's Open in Colab link(s), if anything."""
+    problems = []
+    links = page.locator(COLAB_SELECTOR)
+    if has_code(doc) and links.count() != 1:
+        problems.append(f"{links.count()} Open in Colab links; a chapter with code needs one")
+    prefix = colab_prefix()
+    expected = f"notebooks/{Path(doc).name}.ipynb"
+    for href in links.evaluate_all("els => els.map(e => e.href)"):
+        if href.removeprefix(prefix) != expected:
+            problems.append(f"Colab link {href}, expected {prefix}{expected}")
+        elif not (ROOT / expected).is_file():
+            problems.append(f"Colab link to {expected}, which is not in the repository")
+    return problems
+
+
 @pytest.mark.parametrize("path", PAGES or [None])
 def test_page(server, watcher, path):
     if path is None:
@@ -216,33 +231,27 @@ def test_page(server, watcher, path):
     page = watcher.page
     response = page.goto(server + path, wait_until="networkidle")
     assert response is not None and response.status == 200, f"{path}: {response}"
+    problems = []
 
     n_math, typeset, raw = typeset_math(page)
-    if n_math:
-        assert typeset >= n_math, f"{path}: {typeset} of {n_math} formulas typeset by MathJax"
-    assert not raw, f"{path}: raw TeX left in the page: {raw[:5]}"
-
-    assert not broken_images(page), f"{path}: images that did not load"
-
+    if typeset < n_math:
+        problems.append(f"{typeset} of {n_math} formulas typeset by MathJax")
+    if raw:
+        problems.append(f"raw TeX left in the text: {raw[:5]}")
+    if broken := broken_images(page):
+        problems.append(f"images that did not load: {broken}")
     # index.html redirects to the root page: judge the page that is shown.
     doc = page.url.removeprefix(server).split("#")[0].removesuffix(".html")
-    links = page.locator(COLAB_SELECTOR)
-    if has_code(doc):
-        assert links.count() == 1, f"{path}: a chapter with code needs one Open in Colab link"
-    for href in links.evaluate_all("els => els.map(e => e.href)"):
-        prefix = colab_prefix()
-        assert href.startswith(prefix), f"{path}: Colab link {href} is not under {prefix}"
-        notebook = href.removeprefix(prefix)
-        expected = f"notebooks/{Path(doc).name}.ipynb"
-        assert notebook == expected, f"{path}: Colab link {href}, expected {expected}"
-        assert (ROOT / notebook).is_file(), f"{path}: Colab link to missing {notebook}"
+    problems += colab_problems(page, doc)
 
     page.wait_for_load_state("networkidle")
     shot = SCREENSHOTS / (path.replace("/", "__").removesuffix(".html") + ".png")
     page.screenshot(path=str(shot), full_page=True)
 
-    assert not watcher.foreign, f"{path}: requests outside {HOST}: {watcher.foreign}"
-    assert not watcher.errors, f"{path}: {watcher.errors}"
+    if watcher.foreign:
+        problems.append(f"requests outside {HOST}: {watcher.foreign}")
+    problems += watcher.errors
+    assert not problems, f"{path}:\n  " + "\n  ".join(problems)
 
 
 def test_every_toc_page_built():
