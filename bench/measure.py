@@ -164,8 +164,9 @@ def run(impl, model, plot, seed, epochs, keep=None):
     # d2l 1.0.3 reads its data from '../data' (DataModule's default root): .bench/work is its
     # working directory and .bench/data holds a link to the local timemachine.txt.
     cwd = BENCH_DIR / "work" if impl == "ref" else ROOT
+    env = kernel_env(impl)
     os.environ.clear()
-    os.environ.update(kernel_env(impl))  # the kernel inherits this process's environment
+    os.environ.update(env)  # the kernel inherits this process's environment
     client = NotebookClient(nb, kernel_name=f"bench-{impl}", timeout=1800,
                             resources={"metadata": {"path": str(cwd)}})
     cell_s = []
