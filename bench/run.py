@@ -170,7 +170,9 @@ def fmt(s, digits=1, rng=True):
 
 def summarize(runs, skipped, meta):
     items = {}
-    for name in dict.fromkeys(r["item"] for r in runs):
+    order = [item_name(i, m, p) for m in ("scratch", "concise") for p in ("on", "off")
+             for i in ("ours", "ref")] + ["book"]
+    for name in sorted({r["item"] for r in runs}, key=order.index):
         ok = [r for r in runs if r["item"] == name and "error" not in r]
         errors = [r for r in runs if r["item"] == name and "error" in r]
         entry = {"runs": len(ok), "errors": [e["error"] for e in errors]}
@@ -232,14 +234,17 @@ def markdown(res):
             f"torch {m.get('torch', '?')} with {m.get('threads', '?')} threads, "
             f"Python {m['python']}, device {m.get('device', '?')}; {m['reps']} repetition(s) "
             f"of {m['epochs']} epochs, seeds 0, 1, ... (one per repetition); "
-            "median (min–max).")]
+            "median (min–max)."
+            + (f" Threads set with BENCH_THREADS={m['bench_threads']}."
+               if m.get("bench_threads") else ""))]
     if m["noisy"]:
         la = m["load_average_1min"]
         out.append(f"\n**Noisy**: the machine was busy with other work (1-minute load average "
                    f"{la['min']:.1f}–{la['max']:.1f} on {m['cores']} cores); times are not "
                    "representative.")
-    out += ["", ("| item | runs | training wall s | tokens/s | train ppl | val ppl | "
-                 "time ours/ref | val ppl ours/ref |"), "|---|---|---|---|---|---|---|---|"]
+    out += ["", ("| item | runs | training wall s | training CPU s | tokens/s | train ppl | "
+                 "val ppl | time ours/ref | val ppl ours/ref |"),
+            "|---|---|---|---|---|---|---|---|---|"]
     for name, e in res["items"].items():
         if name == "book":
             continue
@@ -248,9 +253,14 @@ def markdown(res):
         label = f"{'this book' if impl == 'ours' else 'd2l 1.0.3'}, {model}, plot {plot}"
         time_ratio = f"{r['time']:.2f}" if r else ""
         ppl_ratio = f"{r['val_ppl']:.3f}" if r else ""
-        out.append(f"| {label} | {e['runs']} | {fmt(e['train_s'])} | "
+        out.append(f"| {label} | {e['runs']} | {fmt(e['train_s'])} | {fmt(e['fit_cpu_s'])} | "
                    f"{fmt(e['tokens_per_s'], 0, rng=False)} | {fmt(e['train_ppl'], 2)} | "
                    f"{fmt(e['val_ppl'], 2)} | {time_ratio} | {ppl_ratio} |")
+    out += ["", ("Training wall s: the notebook cell that runs `trainer.fit`, timed by the "
+                 "notebook client (plot drawing and its transport included); training CPU s: "
+                 "the kernel's CPU time for it; tokens/s: training tokens per epoch x epochs / "
+                 "wall s; perplexities: exp of the mean per-token loss over the whole train and "
+                 "validation sets after training, computed the same way for both.")]
     book = res["items"].get("book")
     if book and book.get("build_s"):
         out += ["", (f"Whole book, clean build with execution (`make book`): "
@@ -313,7 +323,8 @@ def main(argv=None):
     for s in skipped:
         print(f"bench: skipping {s['item']}: {s['why']}", flush=True)
 
-    meta = dict(machine(), reps=a.reps, epochs=a.epochs)
+    meta = dict(machine(), reps=a.reps, epochs=a.epochs,
+                bench_threads=os.environ.get("BENCH_THREADS") or None)
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     log = BENCH_DIR / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     runs = []
