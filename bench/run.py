@@ -294,7 +294,23 @@ def main(argv=None):
                    help="comma-separated substrings of item names to run (e.g. ref,book)")
     p.add_argument("--no-book", action="store_true", help="skip the book build")
     p.add_argument("--no-write", action="store_true", help="print only")
+    p.add_argument("--summarize", metavar="RUNS_JSONL",
+                   help="run nothing: summarize the runs logged by an earlier invocation")
     a = p.parse_args(argv)
+
+    if a.summarize:
+        lines = [json.loads(x) for x in Path(a.summarize).read_text().splitlines() if x]
+        metas = [x["meta"] for x in lines if "meta" in x]
+        runs = [x for x in lines if "meta" not in x]
+        meta = metas[0] if metas else dict(machine(), reps=max(r["rep"] for r in runs) + 1,
+                                            epochs=next(r["epochs"] for r in runs
+                                                        if "epochs" in r))
+        skipped = next((x.get("skipped", []) for x in lines if "meta" in x), [])
+        res = summarize(runs, skipped, meta)
+        print(markdown(res))
+        if not a.no_write:
+            write(res)
+        return
 
     if not (BENCH_DIR / "ref-venv" / ".bench-stamp").exists():
         sys.exit("bench: no reference environment; run `bash bench/setup_reference.sh` "
@@ -327,6 +343,8 @@ def main(argv=None):
                 bench_threads=os.environ.get("BENCH_THREADS") or None)
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     log = BENCH_DIR / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    with log.open("a") as f:
+        f.write(json.dumps({"meta": meta, "skipped": skipped}) + "\n")
     runs = []
     for rep in range(a.reps):
         shift = rep % len(items) if items else 0
