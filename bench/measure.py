@@ -152,6 +152,8 @@ def kernel_env(impl):
     env.pop("MPLBACKEND", None)  # ipykernel then selects the inline backend, as in Jupyter
     env["JUPYTER_PATH"] = str(BENCH_DIR / "jupyter")
     env["PYTHONHASHSEED"] = "0"
+    # The same file for both: the link bench/setup_reference.sh made to the local data folder.
+    env.setdefault("D2L_DATA_DIR", str(BENCH_DIR / "data"))
     if impl == "ref":
         env.pop("PYTHONPATH", None)
     if os.environ.get("BENCH_THREADS"):  # the same thread count for both implementations
