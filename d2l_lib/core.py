@@ -33,21 +33,29 @@ __all__ = [
     "HyperParameters",
     "Module",
     "ProgressBoard",
+    "RNNLMScratch",
+    "RNNScratch",
     "SeqDataLoader",
+    "StatefulRNNLMScratch",
     "TimeMachine",
     "TimeMachinePartitioned",
     "Trainer",
     "Vocab",
     "add_to_class",
+    "check_len",
+    "check_shape",
     "cpu",
     "data_dir",
     "download",
     "download_timemachine",
+    "get_params",
     "gpu",
     "in_notebook",
+    "init_rnn_state",
     "num_gpus",
     "perplexity",
     "read_timemachine",
+    "rnn",
     "seq_data_iter_random",
     "seq_data_iter_sequential",
     "set_data_dir",
@@ -413,6 +421,27 @@ class Trainer(HyperParameters):
                 self.model.validation_step(self.prepare_batch(batch))
                 self.val_batch_idx += 1
 
+    # Defined in book/rnn_scratch.md, section "Gradient clipping" (line 499)
+    def clip_gradients(self, grad_clip_val, model):
+        """Scale all gradients by min(1, grad_clip_val / norm), norm = their global L2 norm.
+
+        Works on tensors only, so a GPU is never waited for. A non-finite norm zeroes every
+        gradient (plain SGD then skips the step) and is counted in self.skipped_steps, which
+        restarts at 0 with each fit.
+        """
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        if not grads:
+            return
+        with torch.no_grad():
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            finite = torch.isfinite(norm)
+            scale = torch.clamp(grad_clip_val / (norm + 1e-6), max=1.0)
+            for g in grads:
+                g.mul_(scale).masked_fill_(~finite, 0.0)
+            if getattr(self, "train_batch_idx", 0) == 0 or not hasattr(self, "skipped_steps"):
+                self.skipped_steps = torch.zeros((), dtype=torch.int64, device=norm.device)
+            self.skipped_steps += ~finite
+
 
 # Defined in book/text_data.md, section "Reading the corpus" (line 89)
 DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
@@ -700,3 +729,205 @@ class TimeMachinePartitioned(TimeMachine):
 def perplexity(nll):
     """exp of the mean of `nll`, the per-token negative log-likelihoods (natural log)."""
     return math.exp(torch.as_tensor(nll, dtype=torch.float64).mean().item())
+
+
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 110)
+class RNNScratch(Module):
+    """A vanilla RNN layer: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)."""
+
+    def __init__(self, num_inputs, num_hiddens, sigma=0.01):
+        super().__init__()
+        self.save_hyperparameters()
+        self.W_xh = nn.Parameter(torch.randn(num_inputs, num_hiddens) * sigma)
+        self.W_hh = nn.Parameter(torch.randn(num_hiddens, num_hiddens) * sigma)
+        self.b_h = nn.Parameter(torch.zeros(num_hiddens))
+
+    # Defined in book/rnn_scratch.md, section "Making the loop cheap" (line 291)
+    def forward(self, inputs, state=None):
+        """Run the recurrence over a sequence.
+
+        inputs: (num_steps, batch_size, num_inputs) floats, or (num_steps, batch_size) integer
+        token indices that stand for their one-hot vectors; state: (batch_size, num_hiddens),
+        or None for zeros. Returns (outputs, state): the states of all steps stacked as
+        (num_steps, batch_size, num_hiddens), and the last state.
+        """
+        if inputs.is_floating_point():  # X_t W_xh + b_h for all time steps in one product
+            XW = inputs @ self.W_xh + self.b_h
+        else:  # one-hot rows times W_xh select rows: a table lookup (an embedding)
+            XW = F.embedding(inputs, self.W_xh + self.b_h)
+        if state is None:
+            state = torch.zeros(XW.shape[1], self.num_hiddens, device=XW.device, dtype=XW.dtype)
+        outputs = []
+        for XW_t in XW:  # only the recurrence is sequential
+            state = torch.tanh(torch.addmm(XW_t, state, self.W_hh))
+            outputs.append(state)
+        return torch.stack(outputs), state
+
+
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 142)
+def check_len(a, n):
+    """Raise AssertionError unless len(a) == n."""
+    if len(a) != n:
+        raise AssertionError(f"length {len(a)} != expected length {n}")
+
+
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 148)
+def check_shape(a, shape):
+    """Raise AssertionError unless tensor a has the given shape."""
+    if tuple(a.shape) != tuple(shape):
+        raise AssertionError(f"shape {tuple(a.shape)} != expected shape {tuple(shape)}")
+
+
+# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 180)
+def get_params(vocab_size, num_hiddens, device):
+    """[W_xh, W_hh, b_h, W_hq, b_q] of an RNN language model, each requiring gradients."""
+    def normal(shape):
+        return torch.randn(size=shape, device=device) * 0.01
+
+    params = [normal((vocab_size, num_hiddens)), normal((num_hiddens, num_hiddens)),
+              torch.zeros(num_hiddens, device=device),
+              normal((num_hiddens, vocab_size)), torch.zeros(vocab_size, device=device)]
+    for param in params:
+        param.requires_grad_(True)
+    return params
+
+
+# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 193)
+def init_rnn_state(batch_size, num_hiddens, device):
+    """The initial state: a tuple holding one (batch_size, num_hiddens) zero tensor."""
+    return (torch.zeros((batch_size, num_hiddens), device=device),)
+
+
+# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 198)
+def rnn(inputs, state, params):
+    """inputs: (num_steps, batch_size, vocab_size). Returns the logits of all time steps,
+    concatenated to (num_steps * batch_size, vocab_size), and the new state (H,)."""
+    W_xh, W_hh, b_h, W_hq, b_q = params
+    (H,) = state
+    outputs = []
+    for X in inputs:
+        H = torch.tanh(X @ W_xh + b_h + H @ W_hh)
+        outputs.append(H @ W_hq + b_q)
+    return torch.cat(outputs, dim=0), (H,)
+
+
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 342)
+class RNNLMScratch(Classifier):
+    """A character-level language model: RNNScratch followed by an output layer."""
+
+    def __init__(self, rnn, vocab_size, lr=0.01):
+        super().__init__()
+        self.save_hyperparameters()
+        self.init_params()
+
+    def init_params(self):
+        self.W_hq = nn.Parameter(
+            torch.randn(self.rnn.num_hiddens, self.vocab_size) * self.rnn.sigma)
+        self.b_q = nn.Parameter(torch.zeros(self.vocab_size))
+
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 363)
+    def one_hot(self, X):
+        """(batch_size, num_steps) token indices -> (num_steps, batch_size, vocab_size) floats."""
+        return F.one_hot(X.T, self.vocab_size).type(torch.float32)
+
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 369)
+    def output_layer(self, rnn_outputs):
+        """(num_steps, batch_size, num_hiddens) states -> (batch_size, num_steps, vocab_size)."""
+        H = rnn_outputs.transpose(0, 1)  # batch first, like the labels
+        return H @ self.W_hq + self.b_q  # one product for all time steps
+
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 376)
+    def forward(self, X, state=None):
+        """Logits (batch_size, num_steps, vocab_size) for token indices X (batch_size, num_steps)."""
+        rnn_outputs, _ = self.rnn(X.T, state)  # indices: the layer looks up rows of W_xh
+        return self.output_layer(rnn_outputs)
+
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 428)
+    def training_step(self, batch):
+        loss = self.loss(self(*batch[:-1]), batch[-1])
+        self.plot("ppl", torch.exp(loss), train=True)
+        return loss
+
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 435)
+    def validation_step(self, batch):
+        loss = self.loss(self(*batch[:-1]), batch[-1])
+        self.plot("ppl", torch.exp(loss), train=False)
+
+    # Defined in book/rnn_scratch.md, section "Generating text" (line 625)
+    def predict(self, prefix, num_preds, vocab, device=None, temperature=0, generator=None):
+        """`prefix` (lower-cased) followed by `num_preds` generated characters.
+
+        temperature=0 picks the most likely character (greedy decoding); temperature > 0 samples
+        from softmax(logits / temperature), drawing from `generator` (a torch.Generator) if given.
+        """
+        if not prefix:
+            raise ValueError("the prefix is empty: the model needs at least one character to read")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, not {temperature}")
+        if len(vocab) != self.vocab_size:
+            raise ValueError(f"vocab has {len(vocab)} tokens but the model {self.vocab_size}")
+        chars = [c.lower() for c in prefix]  # the training text is lower case
+        unknown = sorted({c for c, low in zip(prefix, chars) if low not in vocab.token_to_idx})
+        if unknown:
+            known = "".join(t for t in vocab.idx_to_token if len(t) == 1)
+            raise ValueError(f"the vocabulary has no token for {', '.join(map(repr, unknown))} in "
+                             f"the prefix {prefix!r}; it knows only {known!r} and upper case")
+        device = self.W_hq.device if device is None else device
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                X = torch.tensor([vocab[chars]], device=device).T  # (len(prefix), 1): time first
+                outputs, state = self.rnn(X, None)  # warm-up on the prefix
+                generated = []
+                for _ in range(num_preds):
+                    logits = self.output_layer(outputs[-1:])[0, -1]  # (vocab_size,)
+                    logits[vocab.unk] = -float("inf")
+                    if temperature == 0:
+                        token = logits.argmax().reshape(1)
+                    else:
+                        probs = F.softmax(logits / temperature, dim=0)
+                        if generator is not None:
+                            probs = probs.to(generator.device)
+                        token = torch.multinomial(probs, 1, generator=generator).to(device)
+                    generated.append(token)
+                    outputs, state = self.rnn(token.reshape(1, 1), state)
+        finally:
+            self.train(was_training)
+        indices = torch.cat(generated).tolist() if generated else []
+        return "".join(chars) + "".join(vocab.idx_to_token[i] for i in indices)
+
+
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 742)
+class StatefulRNNLMScratch(RNNLMScratch):
+    """RNNLMScratch that carries its hidden state from one minibatch to the next.
+
+    For sequential partitioning. The last state of minibatch k, detached from the graph
+    (truncated backpropagation through time), is the first state of minibatch k + 1. Training
+    and validation keep separate states; both restart when the mode changes (train()/eval()).
+    """
+
+    def __init__(self, rnn, vocab_size, lr=0.01):
+        super().__init__(rnn, vocab_size, lr)
+        self.states = {}
+
+    def train(self, mode=True):
+        self.states = {}  # a new pass over the text begins
+        return super().train(mode)
+
+    def carried_step(self, batch, train):
+        X, Y = batch
+        state = self.states.get(train)
+        if state is not None and state.shape[0] != X.shape[0]:
+            state = None  # a minibatch of another size cannot continue the rows
+        rnn_outputs, last_state = self.rnn(X.T, state)
+        self.states[train] = last_state.detach()  # the gradient stops at the boundary
+        loss = self.loss(self.output_layer(rnn_outputs), Y)
+        self.plot("ppl", torch.exp(loss), train=train)
+        return loss
+
+    def training_step(self, batch):
+        return self.carried_step(batch, train=True)
+
+    def validation_step(self, batch):
+        self.carried_step(batch, train=False)
