@@ -30,6 +30,7 @@ __all__ = [
     "Classifier",
     "DataError",
     "DataModule",
+    "GradNormTrainer",
     "HyperParameters",
     "Module",
     "ProgressBoard",
@@ -50,6 +51,7 @@ __all__ = [
     "download_timemachine",
     "get_params",
     "gpu",
+    "grad_norm",
     "in_notebook",
     "init_rnn_state",
     "num_gpus",
@@ -61,6 +63,7 @@ __all__ = [
     "set_data_dir",
     "set_seed",
     "sha1_of",
+    "state_gradients",
     "try_all_gpus",
     "try_gpu",
 ]
@@ -931,3 +934,60 @@ class StatefulRNNLMScratch(RNNLMScratch):
 
     def validation_step(self, batch):
         self.carried_step(batch, train=False)
+
+
+# Defined in book/gradient_clipping.md, section "Two helpers for measuring gradients" (line 316)
+def grad_norm(parameters):
+    """The global L2 norm of the gradients of `parameters` (the norm of their concatenation).
+
+    Parameters without a gradient are skipped. Returns a tensor on the gradients' device, so
+    that nothing waits for a GPU; computed as the norm of the per-tensor norms.
+    """
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+# Defined in book/gradient_clipping.md, section "Two helpers for measuring gradients" (line 337)
+class GradNormTrainer(Trainer):
+    """A Trainer that records the global gradient norm of every training step, before clipping.
+
+    After fit, `grad_norms` is a CPU tensor with one norm per step (inf or nan where the gradient
+    was not finite). gradient_clip_val=math.inf records the norms without clipping.
+    """
+
+    def fit(self, model, data):
+        self._norms = []
+        try:
+            super().fit(model, data)
+        finally:  # also after an interrupted run
+            self.grad_norms = (torch.stack(self._norms).float().cpu() if self._norms
+                               else torch.zeros(0))
+
+    def clip_gradients(self, grad_clip_val, model):
+        self._norms.append(grad_norm(model.parameters()).detach())
+        if math.isfinite(grad_clip_val):
+            super().clip_gradients(grad_clip_val, model)
+
+
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 465)
+def state_gradients(model, X, Y):
+    """States H_1..H_T of model.rnn on X and the gradients of the last step's loss w.r.t. them.
+
+    X, Y: (batch_size, T) token indices and labels. Returns (states, grads), both
+    (T, batch_size, num_hiddens) and detached; grads[t - 1] = d loss_T / d H_t, where loss_T is
+    the loss of the prediction at the last step. The layer runs one step at a time so that each
+    state is a tensor of its own whose gradient autograd keeps (retain_grad). The parameters'
+    .grad then hold the gradients of loss_T.
+    """
+    states, state = [], None
+    for x in X.T:  # (batch_size,) tokens of one time step
+        _, state = model.rnn(x.unsqueeze(0), state)
+        state.retain_grad()
+        states.append(state)
+    loss = model.loss(model.output_layer(state.unsqueeze(0)), Y[:, -1:])
+    model.zero_grad()
+    loss.backward()
+    return (torch.stack([s.detach() for s in states]),
+            torch.stack([s.grad for s in states]))
