@@ -231,7 +231,7 @@ def markdown(res):
     m = res["meta"]
     out = [(f"Measured {m['date']} at commit {m['git_commit']} on {m['cores']} cores "
             f"({m['cpu'] or 'unknown CPU'}, {m['memory_gib']} GiB), "
-            f"torch {m.get('torch', '?')} with {m.get('threads', '?')} threads, "
+            f"torch {m.get('torch', '?')}, {m.get('threads', '?')} thread(s), "
             f"Python {m['python']}, device {m.get('device', '?')}; {m['reps']} repetition(s) "
             f"of {m['epochs']} epochs, seeds 0, 1, ... (one per repetition); "
             "median (min–max)."
