@@ -23,6 +23,7 @@ machine. The targets are reported, never asserted: timings depend on the machine
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import json
 import os
 import platform
@@ -97,8 +98,12 @@ def machine():
         pass
     commit = sh("git", "rev-parse", "--short", "HEAD", cwd=ROOT).stdout.strip()
     dirty = bool(sh("git", "status", "--porcelain", "--untracked-files=no", cwd=ROOT).stdout.strip())
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = "?"
     return {
-        "cores": os.cpu_count(), "cpu": model_name, "memory_gib": mem_gib,
+        "cores": os.cpu_count(), "cpu": model_name, "memory_gib": mem_gib, "torch": torch_version,
         "os": platform.platform(), "python": platform.python_version(),
         "git_commit": commit + ("+dirty" if dirty else ""),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
