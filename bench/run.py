@@ -148,7 +148,7 @@ def build_book():
         log = BENCH_DIR / "book-build.log"
         log.write_text(r.stdout + r.stderr)
         if r.returncode != 0:
-            return {"error": f"make book: exit {r.returncode}",
+            return {"error": f"make book: exit {r.returncode} (log: {log})",
                     "log": (r.stderr or r.stdout).strip().splitlines()[-15:]}
         pages = len(list((tmp / "_build" / "html").rglob("*.html")))
         return {"build_s": seconds, "html_pages": pages}
