@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
+from toy_regression import Linear, Regression
 
 import d2l_lib as d2l
 
@@ -139,31 +140,9 @@ def test_grad_norm_is_the_norm_of_the_concatenation(shapes):
     assert d2l.grad_norm(Params([(3,)]).parameters()).item() == 0.0  # no gradients at all
 
 
-class Regression(d2l.DataModule):
-    def __init__(self, batch_size=16):
-        super().__init__()
-        self.save_hyperparameters()
-        self.X = torch.randn(96, 2)
-        self.y = self.X @ torch.tensor([[2.0], [-3.4]]) + 4.2
-
-    def get_dataloader(self, train):
-        part = slice(0, 64) if train else slice(64, None)
-        return self.get_tensorloader((self.X, self.y), train, part)
-
-
-class Linear(d2l.Module):
-    def __init__(self, lr=0.1):
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = nn.Linear(2, 1)
-
-    def loss(self, y_hat, y):
-        return F.mse_loss(y_hat, y)
-
-
 def fit(trainer_class, **trainer_args):
     d2l.set_seed(0)
-    data, model = Regression(), Linear()
+    data, model = Regression(num_train=64, num_val=32, batch_size=16, noise=0), Linear()
     model.board.display = False
     trainer = trainer_class(max_epochs=3, **trainer_args)
     trainer.fit(model, data)
