@@ -346,11 +346,16 @@ class DataModule(HyperParameters):
         """A DataLoader over the examples `indices` of `tensors`, shuffled when training."""
         tensors = tuple(a[indices] for a in tensors)
         dataset = torch.utils.data.TensorDataset(*tensors)
-        return torch.utils.data.DataLoader(dataset, self.batch_size, shuffle=train,
+        order = (torch.utils.data.RandomSampler(dataset) if train
+                 else torch.utils.data.SequentialSampler(dataset))
+        # index the tensors with a whole minibatch of indices at once (batch_size=None: the
+        # sampler already yields batches), instead of example by example
+        batches = torch.utils.data.BatchSampler(order, self.batch_size, drop_last=False)
+        return torch.utils.data.DataLoader(dataset, batch_size=None, sampler=batches,
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The loop: `Trainer`" (line 651)
+# Defined in book/toolkit.md, section "The loop: `Trainer`" (line 692)
 class Trainer(HyperParameters):
     """Fits a Module to a DataModule on one device; keeps per-epoch `history`."""
 
@@ -376,7 +381,7 @@ class Trainer(HyperParameters):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 687)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 728)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
         self.prepare_data(data)
@@ -395,7 +400,7 @@ class Trainer(HyperParameters):
         finally:
             model.board.flush()
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 707)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 748)
     def finish_epoch(self):
         """Append this epoch's mean of every logged value to `history`."""
         means = {label: torch.stack(values).float().mean().item()
@@ -404,7 +409,7 @@ class Trainer(HyperParameters):
             self.history.setdefault(label, []).append(mean)
         self.model.board.log_epoch(self.epoch + 1, self.max_epochs, means)
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 721)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 762)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
         self.model.train()
@@ -424,7 +429,7 @@ class Trainer(HyperParameters):
                 self.model.validation_step(self.prepare_batch(batch))
                 self.val_batch_idx += 1
 
-    # Defined in book/rnn_scratch.md, section "Gradient clipping" (line 499)
+    # Defined in book/rnn_scratch.md, section "Gradient clipping" (line 500)
     def clip_gradients(self, grad_clip_val, model):
         """Scale all gradients by min(1, grad_clip_val / norm), norm = their global L2 norm.
 
@@ -856,7 +861,7 @@ class RNNLMScratch(Classifier):
         loss = self.loss(self(*batch[:-1]), batch[-1])
         self.plot("ppl", torch.exp(loss), train=False)
 
-    # Defined in book/rnn_scratch.md, section "Generating text" (line 625)
+    # Defined in book/rnn_scratch.md, section "Generating text" (line 626)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0, generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
 
@@ -865,8 +870,9 @@ class RNNLMScratch(Classifier):
         """
         if not prefix:
             raise ValueError("the prefix is empty: the model needs at least one character to read")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, not {temperature}")
+        if temperature < 0 or num_preds < 0:
+            raise ValueError(f"need temperature >= 0 and num_preds >= 0, not {temperature}, "
+                             f"{num_preds}")
         if len(vocab) != self.vocab_size:
             raise ValueError(f"vocab has {len(vocab)} tokens but the model {self.vocab_size}")
         chars = [c.lower() for c in prefix]  # the training text is lower case
@@ -875,7 +881,7 @@ class RNNLMScratch(Classifier):
             known = "".join(t for t in vocab.idx_to_token if len(t) == 1)
             raise ValueError(f"the vocabulary has no token for {', '.join(map(repr, unknown))} in "
                              f"the prefix {prefix!r}; it knows only {known!r} and upper case")
-        device = self.W_hq.device if device is None else device
+        device = next(self.parameters()).device if device is None else device
         was_training = self.training
         self.eval()
         try:
@@ -901,7 +907,7 @@ class RNNLMScratch(Classifier):
         return "".join(chars) + "".join(vocab.idx_to_token[i] for i in indices)
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 742)
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 744)
 class StatefulRNNLMScratch(RNNLMScratch):
     """RNNLMScratch that carries its hidden state from one minibatch to the next.
 

@@ -255,6 +255,8 @@ def test_predict_sampling_is_reproducible_and_restores_mode(vocab):
     assert all(p.grad is None for p in model.parameters())
     with pytest.raises(ValueError, match="temperature"):
         sample(0, tau=-1.0)
+    with pytest.raises(ValueError, match="num_preds"):
+        model.predict("he", -1, vocab)
 
 
 def test_predict_upper_case_is_lower_cased(vocab):

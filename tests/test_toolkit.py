@@ -111,6 +111,38 @@ def test_set_seed_repeats_training():
 # the trainer
 
 
+def _tensorloader(batch_size, tensors, train):
+    module = d2l.DataModule()
+    module.batch_size = batch_size
+    return module.get_tensorloader(tensors, train)
+
+
+def test_tensorloader_gives_the_batches_of_a_plain_dataloader():
+    """Whole-batch indexing changes the speed, not the examples, their order or the RNG use."""
+    X = torch.arange(2 * 103).reshape(103, 2)
+    y = torch.arange(103)
+    for train in (True, False):
+        d2l.set_seed(3)
+        plain = list(torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), 10,
+                                                 shuffle=train))
+        after_plain = torch.rand(1)
+        d2l.set_seed(3)
+        ours = list(_tensorloader(10, (X, y), train))
+        assert torch.equal(torch.rand(1), after_plain)  # same draws from the global generator
+        assert len(ours) == len(plain) == 11  # the last minibatch is partial, not dropped
+        for (xa, ya), (xb, yb) in zip(plain, ours):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert torch.equal(torch.cat([b for _, b in ours]), y)  # validation keeps the order
+
+
+def test_tensorloader_shuffles_differently_each_epoch():
+    d2l.set_seed(0)
+    loader = _tensorloader(50, (torch.arange(100),), train=True)
+    first, second = [torch.cat([b for (b,) in loader]) for _ in range(2)]
+    assert sorted(first.tolist()) == sorted(second.tolist()) == list(range(100))
+    assert not torch.equal(first, second)
+
+
 def test_loss_falls_and_history_has_one_float_per_epoch():
     trainer, _ = quiet_fit(max_epochs=4)
     h = trainer.history
