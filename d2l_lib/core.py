@@ -26,6 +26,8 @@ from torch.nn import functional as F
 
 __all__ = [
     "DATA_URL",
+    "RNN",
+    "RNNLM",
     "TIMEMACHINE_SHA1",
     "Classifier",
     "DataError",
@@ -940,6 +942,36 @@ class StatefulRNNLMScratch(RNNLMScratch):
 
     def validation_step(self, batch):
         self.carried_step(batch, train=False)
+
+
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 162)
+class RNN(Module):
+    """A vanilla RNN layer implemented with torch.nn.RNN."""
+
+    def __init__(self, num_inputs, num_hiddens):
+        super().__init__()
+        self.save_hyperparameters()
+        self.rnn = nn.RNN(num_inputs, num_hiddens)
+
+    def forward(self, inputs, H=None):
+        """inputs: (num_steps, batch_size, num_inputs) floats or (num_steps, batch_size) token
+        indices (one-hot encoded here). Returns outputs (num_steps, batch_size, num_hiddens)
+        and the state H (1, batch_size, num_hiddens)."""
+        if not inputs.is_floating_point():
+            inputs = F.one_hot(inputs, self.num_inputs).float()
+        return self.rnn(inputs, H)
+
+
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 189)
+class RNNLM(RNNLMScratch):
+    """The RNN language model of RNNLMScratch with an nn.Linear output layer."""
+
+    def init_params(self):
+        self.linear = nn.Linear(self.rnn.num_hiddens, self.vocab_size)
+
+    def output_layer(self, hiddens):
+        """(num_steps, batch_size, num_hiddens) -> (batch_size, num_steps, vocab_size)."""
+        return self.linear(hiddens).swapaxes(0, 1)
 
 
 # Defined in book/gradient_clipping.md, section "Two helpers for measuring gradients" (line 316)
