@@ -863,7 +863,7 @@ class RNNLMScratch(Classifier):
         loss = self.loss(self(*batch[:-1]), batch[-1])
         self.plot("ppl", torch.exp(loss), train=False)
 
-    # Defined in book/rnn_scratch.md, section "Generating text" (line 626)
+    # Defined in book/rnn_scratch.md, section "Generating text" (line 643)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0, generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
 
@@ -909,7 +909,7 @@ class RNNLMScratch(Classifier):
         return "".join(chars) + "".join(vocab.idx_to_token[i] for i in indices)
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 744)
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 761)
 class StatefulRNNLMScratch(RNNLMScratch):
     """RNNLMScratch that carries its hidden state from one minibatch to the next.
 
