@@ -357,7 +357,7 @@ class DataModule(HyperParameters):
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The loop: `Trainer`" (line 692)
+# Defined in book/toolkit.md, section "The loop: `Trainer`" (line 693)
 class Trainer(HyperParameters):
     """Fits a Module to a DataModule on one device; keeps per-epoch `history`."""
 
@@ -383,7 +383,7 @@ class Trainer(HyperParameters):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 728)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 729)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
         self.prepare_data(data)
@@ -402,7 +402,7 @@ class Trainer(HyperParameters):
         finally:
             model.board.flush()
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 748)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 749)
     def finish_epoch(self):
         """Append this epoch's mean of every logged value to `history`."""
         means = {label: torch.stack(values).float().mean().item()
@@ -411,7 +411,7 @@ class Trainer(HyperParameters):
             self.history.setdefault(label, []).append(mean)
         self.model.board.log_epoch(self.epoch + 1, self.max_epochs, means)
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 762)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 763)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
         self.model.train()

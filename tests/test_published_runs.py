@@ -7,6 +7,7 @@ stricter and are checked here, on the stored outputs. Regenerating a notebook wh
 a target makes this test fail.
 """
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
+@functools.cache
 def printed_text(chapter):
     """All stream output of a chapter's stored notebook, joined."""
     notebook = json.loads((NOTEBOOKS / f"{chapter}.ipynb").read_text(encoding="utf-8"))

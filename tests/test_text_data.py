@@ -158,15 +158,22 @@ def test_whole_corpus_split_has_no_overlap():
 CASES = [(35, 2, 5), (100, 3, 4), (1000, 7, 9), (61, 1, 6)]
 
 
-@pytest.mark.parametrize("T,b,n", CASES)
-@pytest.mark.parametrize("seed", range(5))
-def test_sequential_rows_continue_across_minibatches(T, b, n, seed):
+def partition_batches(iter_fn, T, b, n, seed):
+    """The minibatches of iter_fn over the corpus 0..T-1, checked for what both iterators share."""
     g = torch.Generator().manual_seed(seed)
-    batches = list(d2l.seq_data_iter_sequential(list(range(T)), b, n, generator=g))
+    batches = list(iter_fn(list(range(T)), b, n, generator=g))
     assert len(batches) == (T - n) // (b * n)
     for X, Y in batches:
         assert X.shape == Y.shape == (b, n) and X.dtype == Y.dtype == torch.int64
         assert torch.equal(Y, X + 1)  # tokens are positions: labels are the next tokens
+    return batches
+
+
+@pytest.mark.parametrize("T,b,n", CASES)
+@pytest.mark.parametrize("seed", range(5))
+def test_sequential_rows_continue_across_minibatches(T, b, n, seed):
+    batches = partition_batches(d2l.seq_data_iter_sequential, T, b, n, seed)
+    for X, _ in batches:
         assert torch.equal(X[:, 1:] - X[:, :-1], torch.ones(b, n - 1, dtype=torch.int64))
     assert 0 <= batches[0][0][0, 0] < n  # the offset
     for (X0, Y0), (X1, _) in itertools.pairwise(batches):
@@ -179,13 +186,9 @@ def test_sequential_rows_continue_across_minibatches(T, b, n, seed):
 @pytest.mark.parametrize("T,b,n", CASES)
 @pytest.mark.parametrize("seed", range(5))
 def test_random_sampling_is_a_shuffled_partition(T, b, n, seed):
-    g = torch.Generator().manual_seed(seed)
-    batches = list(d2l.seq_data_iter_random(list(range(T)), b, n, generator=g))
-    assert len(batches) == (T - n) // (b * n)
+    batches = partition_batches(d2l.seq_data_iter_random, T, b, n, seed)
     starts = []
     for X, Y in batches:
-        assert X.shape == Y.shape == (b, n) and X.dtype == torch.int64
-        assert torch.equal(Y, X + 1)
         assert torch.equal(X, X[:, :1] + torch.arange(n))  # contiguous subsequences
         assert int(Y.max()) <= T - 1
         starts += X[:, 0].tolist()
