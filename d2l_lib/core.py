@@ -52,6 +52,7 @@ __all__ = [
     "download",
     "download_timemachine",
     "get_params",
+    "glue",
     "gpu",
     "grad_norm",
     "in_notebook",
@@ -75,7 +76,21 @@ import io
 from matplotlib.figure import Figure
 
 
-# Defined in book/toolkit.md, section "Writing a class across several cells" (line 83)
+# Defined in book/toolkit.md, section "A small training toolkit" (line 69)
+def glue(name, value, display=False):
+    """Publish `value` under `name` for the page's prose ({glue:text}`name`).
+
+    Where MyST-NB is not installed (Colab, a bare Jupyter), there is no page to publish to,
+    and this does nothing.
+    """
+    try:
+        from myst_nb import glue as myst_nb_glue
+    except ModuleNotFoundError:
+        return
+    myst_nb_glue(name, value, display=display)
+
+
+# Defined in book/toolkit.md, section "Writing a class across several cells" (line 92)
 def add_to_class(Class):
     """Register the decorated function as a method of `Class`."""
     def wrapper(method):
@@ -83,7 +98,7 @@ def add_to_class(Class):
     return wrapper
 
 
-# Defined in book/toolkit.md, section "Remembering constructor arguments" (line 128)
+# Defined in book/toolkit.md, section "Remembering constructor arguments" (line 137)
 class HyperParameters:
     """The base class of objects that keep their constructor's arguments as attributes."""
 
@@ -106,37 +121,37 @@ class HyperParameters:
             setattr(self, name, value)
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 175)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 184)
 def cpu():
     """The CPU device."""
     return torch.device("cpu")
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 180)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 189)
 def gpu(i=0):
     """The `i`-th GPU (CUDA) device."""
     return torch.device(f"cuda:{i}")
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 185)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 194)
 def num_gpus():
     """The number of CUDA GPUs this process can use."""
     return torch.cuda.device_count()
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 190)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 199)
 def try_gpu(i=0):
     """The `i`-th GPU if it exists, else the CPU."""
     return gpu(i) if num_gpus() >= i + 1 else cpu()
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 195)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 204)
 def try_all_gpus():
     """All GPUs, or an empty list when there is none."""
     return [gpu(i) for i in range(num_gpus())]
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 213)
+# Defined in book/toolkit.md, section "Devices and random seeds" (line 222)
 def set_seed(seed):
     """Seed Python's, NumPy's and PyTorch's (CPU and every GPU) random number generators."""
     random.seed(seed)
@@ -145,7 +160,7 @@ def set_seed(seed):
     torch.cuda.manual_seed_all(seed)
 
 
-# Defined in book/toolkit.md, section "A progress board that stays cheap" (line 278)
+# Defined in book/toolkit.md, section "A progress board that stays cheap" (line 287)
 def in_notebook():
     """True inside a Jupyter kernel (Jupyter, VS Code, Colab), where figures can be shown."""
     try:
@@ -156,7 +171,7 @@ def in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-# Defined in book/toolkit.md, section "A progress board that stays cheap" (line 294)
+# Defined in book/toolkit.md, section "A progress board that stays cheap" (line 303)
 class ProgressBoard(HyperParameters):
     """Training curves: a live plot in Jupyter, one printed line per epoch elsewhere."""
 
@@ -175,7 +190,7 @@ class ProgressBoard(HyperParameters):
         self.start = self.last_draw = None
         self.draw_seconds, self.redraws, self.stale = 0.0, 0, False
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 319)
+    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 328)
     def draw(self, x, y, label, every_n=1):
         """Add (x, y) to curve `label`; the curve gets the mean of every `every_n` points."""
         if not self.display:
@@ -198,7 +213,7 @@ class ProgressBoard(HyperParameters):
                 and self.draw_seconds <= self.draw_budget * (now - self.start)):
             self.redraw()
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 349)
+    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 358)
     def redraw(self):
         """Bring the figure up to date and show it (in place of the previous image)."""
         tic = time.perf_counter()
@@ -236,7 +251,7 @@ class ProgressBoard(HyperParameters):
         self.last_draw = time.perf_counter()
         self.draw_seconds += self.last_draw - tic
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 390)
+    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 399)
     def show(self, png):
         """Show PNG bytes in the notebook, replacing the board's previous image."""
         from IPython.display import Image, display
@@ -246,13 +261,13 @@ class ProgressBoard(HyperParameters):
         else:
             self.handle.update(Image(data=png, format="png"))
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 401)
+    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 410)
     def flush(self):
         """Draw what the throttling held back; call once after the last point."""
         if self.display and self.live and self.stale:
             self.redraw()
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 408)
+    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 417)
     def log_epoch(self, epoch, num_epochs, values):
         """Outside Jupyter, print one line with this epoch's values (in Jupyter the plot shows them)."""
         if self.display and not self.live:
@@ -260,7 +275,7 @@ class ProgressBoard(HyperParameters):
             print(f"epoch {epoch}/{num_epochs}  {numbers}", flush=True)
 
 
-# Defined in book/toolkit.md, section "Models: `Module`" (line 457)
+# Defined in book/toolkit.md, section "Models: `Module`" (line 466)
 class Module(nn.Module, HyperParameters):
     """The base class of models: network, loss, training and validation steps, optimizer."""
 
@@ -289,15 +304,23 @@ class Module(nn.Module, HyperParameters):
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
-    # Defined in book/toolkit.md, section "Models: `Module`" (line 496)
-    def plot(self, key, value, train):
-        """Log `value` as 'train_<key>' or 'val_<key>': into the trainer's history and the board."""
+    # Defined in book/toolkit.md, section "Models: `Module`" (line 505)
+    def plot(self, key, value, train, weight=1, transform=None):
+        """Log `value` as 'train_<key>' or 'val_<key>': into the trainer's history and the board.
+
+        The epoch's entry in `history` is the `weight`-weighted mean of the logged values, passed
+        through `transform` when one is given; the board shows `transform(value)` per minibatch.
+        """
         if not hasattr(self, "trainer"):
             return
         trainer = self.trainer
         label = ("train_" if train else "val_") + key
-        value = torch.as_tensor(value).detach()  # no copy to the CPU: the trainer averages later
-        trainer.epoch_logs.setdefault(label, []).append(value)
+        value = torch.as_tensor(value).detach().float()  # stays on its device: no host sync
+        log = trainer.epoch_logs.setdefault(label, {"sum": 0.0, "weight": 0.0, "transform": transform})
+        log["sum"] = log["sum"] + value * weight
+        log["weight"] += float(weight)
+        if transform is not None:
+            value = transform(value)
         if train:
             x = trainer.train_batch_idx / trainer.num_train_batches
             n = trainer.num_train_batches / self.plot_train_per_epoch
@@ -308,7 +331,7 @@ class Module(nn.Module, HyperParameters):
         self.board.draw(x, value, label, every_n=max(1, int(n)))
 
 
-# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 557)
+# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 574)
 class Classifier(Module):
     """A Module whose outputs are logits: (batch, classes) or (batch, steps, classes)."""
 
@@ -328,7 +351,7 @@ class Classifier(Module):
         self.plot("loss", self.loss(Y_hat, batch[-1]), train=False)
 
 
-# Defined in book/toolkit.md, section "Data: `DataModule`" (line 609)
+# Defined in book/toolkit.md, section "Data: `DataModule`" (line 626)
 class DataModule(HyperParameters):
     """The base class of data: hands out training and validation minibatches."""
 
@@ -357,7 +380,7 @@ class DataModule(HyperParameters):
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The loop: `Trainer`" (line 693)
+# Defined in book/toolkit.md, section "The loop: `Trainer`" (line 710)
 class Trainer(HyperParameters):
     """Fits a Module to a DataModule on one device; keeps per-epoch `history`."""
 
@@ -383,7 +406,7 @@ class Trainer(HyperParameters):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 729)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 746)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
         self.prepare_data(data)
@@ -402,16 +425,18 @@ class Trainer(HyperParameters):
         finally:
             model.board.flush()
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 749)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 766)
     def finish_epoch(self):
-        """Append this epoch's mean of every logged value to `history`."""
-        means = {label: torch.stack(values).float().mean().item()
-                 for label, values in self.epoch_logs.items()}
+        """Append this epoch's weighted mean of every logged value to `history`."""
+        means = {}
+        for label, log in self.epoch_logs.items():
+            mean = torch.as_tensor(log["sum"] / log["weight"])
+            means[label] = (log["transform"](mean) if log["transform"] else mean).item()
         for label, mean in means.items():
             self.history.setdefault(label, []).append(mean)
         self.model.board.log_epoch(self.epoch + 1, self.max_epochs, means)
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 763)
+    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 782)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
         self.model.train()
@@ -431,13 +456,13 @@ class Trainer(HyperParameters):
                 self.model.validation_step(self.prepare_batch(batch))
                 self.val_batch_idx += 1
 
-    # Defined in book/rnn_scratch.md, section "Gradient clipping" (line 500)
+    # Defined in book/rnn_scratch.md, section "Gradient clipping" (line 502)
     def clip_gradients(self, grad_clip_val, model):
         """Scale all gradients by min(1, grad_clip_val / norm), norm = their global L2 norm.
 
         Works on tensors only, so a GPU is never waited for. A non-finite norm zeroes every
-        gradient (plain SGD then skips the step) and is counted in self.skipped_steps, which
-        restarts at 0 with each fit.
+        gradient (plain SGD then skips the step) and is counted in self.skipped_steps; steps whose
+        norm exceeded the threshold are counted in self.clipped_steps. Both restart with each fit.
         """
         grads = [p.grad for p in model.parameters() if p.grad is not None]
         if not grads:
@@ -450,7 +475,9 @@ class Trainer(HyperParameters):
                 g.mul_(scale).masked_fill_(~finite, 0.0)
             if getattr(self, "train_batch_idx", 0) == 0 or not hasattr(self, "skipped_steps"):
                 self.skipped_steps = torch.zeros((), dtype=torch.int64, device=norm.device)
+                self.clipped_steps = torch.zeros((), dtype=torch.int64, device=norm.device)
             self.skipped_steps += ~finite
+            self.clipped_steps += finite & (norm > grad_clip_val)
 
 
 # Defined in book/text_data.md, section "Reading the corpus" (line 89)
@@ -852,18 +879,18 @@ class RNNLMScratch(Classifier):
         rnn_outputs, _ = self.rnn(X.T, state)  # indices: the layer looks up rows of W_xh
         return self.output_layer(rnn_outputs)
 
-    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 428)
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 430)
     def training_step(self, batch):
         loss = self.loss(self(*batch[:-1]), batch[-1])
-        self.plot("ppl", torch.exp(loss), train=True)
+        self.plot("ppl", loss, train=True, weight=batch[-1].numel(), transform=torch.exp)
         return loss
 
-    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 435)
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 437)
     def validation_step(self, batch):
         loss = self.loss(self(*batch[:-1]), batch[-1])
-        self.plot("ppl", torch.exp(loss), train=False)
+        self.plot("ppl", loss, train=False, weight=batch[-1].numel(), transform=torch.exp)
 
-    # Defined in book/rnn_scratch.md, section "Generating text" (line 643)
+    # Defined in book/rnn_scratch.md, section "Generating text" (line 647)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0, generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
 
@@ -909,7 +936,7 @@ class RNNLMScratch(Classifier):
         return "".join(chars) + "".join(vocab.idx_to_token[i] for i in indices)
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 761)
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 765)
 class StatefulRNNLMScratch(RNNLMScratch):
     """RNNLMScratch that carries its hidden state from one minibatch to the next.
 
