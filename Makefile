@@ -16,12 +16,13 @@ export PYTHONHASHSEED := 0
 # No MPLBACKEND here: a kernel started with MPLBACKEND=Agg shows no figures, and notebooks,
 # nbval and the book build all start kernels from this environment.
 
-.PHONY: help venv lib check unit notebooks nbval book serve browser lint test test-gpu bench clean
+.PHONY: help venv lib check unit notebooks nbval book book-exec serve browser browser-deps lint test test-gpu bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
 $(STAMP): requirements.txt pyproject.toml
+	bash tools/system_deps.sh venv
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
@@ -49,21 +50,32 @@ unit: venv ## unit tests
 # nbval re-executes every notebook (kernel: this .venv, working directory notebooks/) and
 # compares outputs with the stored ones after tests/nbval_sanitize.cfg; cells tagged
 # nbval-ignore-output are run but not compared (the assert after each bounds the result).
+# The notebooks run side by side (pytest-xdist, one worker per core, each notebook whole on
+# one worker), each kernel with one torch thread, as `make notebooks` ran them.
+NBVAL_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 NBVAL_OPTS := -p no:cacheprovider --nbval-current-env --nbval-cell-timeout 600 \
-	--nbval-sanitize-with tests/nbval_sanitize.cfg
+	--nbval-sanitize-with tests/nbval_sanitize.cfg -n $(NBVAL_WORKERS) --dist loadfile
 nbval: venv ## re-execute every notebook and compare its outputs with the stored ones
-	$(PY) -m pytest -q $(NBVAL_OPTS) --nbval notebooks/
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q $(NBVAL_OPTS) --nbval notebooks/
 
 lint: venv ## lint the GitHub workflow files against their JSON schema (offline)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
-# The site. Always built from scratch: an incremental build hides the warnings of pages it
-# does not re-read, and the execution cache does not notice changes to d2l_lib.
+# The site, rendered from the outputs stored in notebooks/ (no chapter is executed; a stale,
+# missing or unexecuted notebook stops the build, naming the fix: _ext/stored_outputs.py).
+# Always built from scratch: an incremental build hides the warnings of pages it does not
+# re-read. `make book-exec` executes every chapter during the build instead (slow).
 BOOK_OPTS := --builder html --warningiserror --nitpick --keep-going
 PORT ?= 8000
-book: venv ## build the site into _build/html from scratch (executes every chapter, -W -n)
-	rm -rf _build/html _build/.doctrees _build/.jupyter_cache _build/jupyter_execute
+BUILD_FROM_SCRATCH := rm -rf _build/html _build/.doctrees _build/.jupyter_cache _build/jupyter_execute
+book: venv ## build the site into _build/html from the executed notebooks (-W -n, ~15 s)
+	$(BUILD_FROM_SCRATCH)
 	$(VENV)/bin/jupyter-book build . $(BOOK_OPTS)
+	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html, or run 'make serve'."
+
+book-exec: venv ## build the site while executing every chapter (the slow, pre-notebooks way)
+	$(BUILD_FROM_SCRATCH)
+	BOOK_EXECUTE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/jupyter-book build . $(BOOK_OPTS)
 	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html, or run 'make serve'."
 
 serve: ## serve the built site at http://127.0.0.1:8000 (PORT=...)
@@ -71,7 +83,10 @@ serve: ## serve the built site at http://127.0.0.1:8000 (PORT=...)
 	@echo "Serving _build/html at http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	python3 -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
-browser: book ## open every page of the built site in headless Chromium (tests/test_site.py)
+browser-deps: venv ## a Chromium for the browser test: apt-get with root/sudo, else Playwright's
+	bash tools/system_deps.sh chromium
+
+browser: book browser-deps ## open every page of the built site in headless Chromium (tests/test_site.py)
 	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/test_site.py
 
 # CI's order: cheap checks first, then everything that executes the chapters.

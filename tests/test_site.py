@@ -3,9 +3,11 @@ builds and then runs this file).
 
 The site is served on 127.0.0.1 by a throw-away HTTP server and every page is opened in
 Debian's headless Chromium, driven by Python playwright. Chromium comes from the system
-(`apt-get install chromium`), never from `playwright install`. For every page the test checks:
+(`make browser-deps` installs it with apt-get when it may), else from Playwright's own
+download where the system's cannot be installed. For every page the test checks:
 HTTP 200, no console error, no request to any host but 127.0.0.1, typeset math (MathJax
-elements present, no raw ``\\(`` left), every image loaded, and an "Open in Colab" link that
+elements present, no raw ``\\(`` left), every image loaded, every citation linked to its entry
+on the References page, no code block wider than the page, and an "Open in Colab" link that
 points at a notebook present in notebooks/. It also follows the next/previous links through
 the whole book and searches for a word of each chapter. A full-page screenshot of every page is
 saved under _build/screenshots/.
@@ -30,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 HOST = "127.0.0.1"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 COLAB_SELECTOR = "a.btn-open-in-colab"
 TIMEOUT_MS = 30_000
@@ -108,14 +110,17 @@ def server():
 
 @pytest.fixture(scope="session")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"no Chromium at {CHROMIUM}: install Debian's package "
-            "(`apt-get install -y chromium`) or set CHROMIUM to its path"
-        )
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # The system's Chromium; else the one Playwright downloaded (tools/system_deps.sh).
+        executable = CHROMIUM if Path(CHROMIUM).exists() else p.chromium.executable_path
+        if not Path(executable).exists():
+            pytest.fail(
+                f"no Chromium at {CHROMIUM} nor from Playwright: run `make browser-deps`, "
+                "or `sudo apt-get install chromium`, or set CHROMIUM to its path"
+            )
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -224,6 +229,41 @@ def colab_problems(page, doc):
     return problems
 
 
+CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
+
+
+def citation_problems(page, doc):
+    """Each citation must link to an entry of the References page, one entry per cited key."""
+    source = ROOT / f"{doc}.md"
+    keys = set()
+    if source.is_file():
+        for match in CITE.finditer(source.read_text(encoding="utf8")):
+            keys |= {key.strip() for key in match.group(1).split(",")}
+    links = page.evaluate(
+        """() => Array.from(document.querySelectorAll('a[href*="references.html#"]'))
+              .map(a => [a.getAttribute('href').split('#')[1], a.title])"""
+    )
+    references = HTML / "book" / "references.html"
+    targets = set(re.findall(r'id="([^"]+)"', references.read_text(encoding="utf8")))
+    problems = [f"citation link to #{anchor}, which the References page does not have"
+                for anchor, _ in links if anchor not in targets]
+    if len({title for _, title in links}) < len(keys):
+        problems.append(f"{len(keys)} works cited in {doc}.md, but links to only "
+                        f"{len({title for _, title in links})} entries")
+    return problems
+
+
+def overflowing_code(page):
+    """Code blocks whose lines are wider than the block: their end is hidden."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('div.cell_input pre, div.highlight pre'))
+              .filter(pre => !pre.closest('.cell_output, .output'))
+              .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+              .map(pre => 'code wider than its block: '
+                   + pre.textContent.split('\\n').reduce((a, b) => b.length > a.length ? b : a))"""
+    )
+
+
 @pytest.mark.parametrize("path", PAGES or [None])
 def test_page(server, watcher, path):
     if path is None:
@@ -243,6 +283,8 @@ def test_page(server, watcher, path):
     # index.html redirects to the root page: judge the page that is shown.
     doc = page.url.removeprefix(server).split("#")[0].removesuffix(".html")
     problems += colab_problems(page, doc)
+    problems += citation_problems(page, doc)
+    problems += overflowing_code(page)
 
     page.wait_for_load_state("networkidle")
     shot = SCREENSHOTS / (path.replace("/", "__").removesuffix(".html") + ".png")

@@ -36,7 +36,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,6 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
 CELL_TIMEOUT = 600  # seconds per cell, the same as execute.timeout in _config.yml
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+TIMES_FILE = "notebooks/execution_times.json"  # seconds per chapter and device (intro's table)
 
 # The Colab setup cell: the first code cell of every chapter. {url} and {ref} come from
 # repository.url and repository.branch in _config.yml (the one place that names them).
@@ -210,6 +214,9 @@ def execute(nb, cwd: Path, timeout: int = CELL_TIMEOUT, name: str = "notebook"):
     # A Makefile or CI may set MPLBACKEND=Agg for scripts; inside a kernel that would hide
     # every figure, so the kernel gets no MPLBACKEND and ipykernel picks its inline backend.
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    # One torch thread: results do not depend on the machine's core count, and nbval
+    # (which runs notebooks side by side, one thread each) reproduces them exactly.
+    env.update(ONE_THREAD)
     client = NotebookClient(
         nb,
         timeout=timeout,
@@ -217,11 +224,65 @@ def execute(nb, cwd: Path, timeout: int = CELL_TIMEOUT, name: str = "notebook"):
         record_timing=False,
         resources={"metadata": {"path": str(cwd)}},
     )
-    try:
-        client.execute(env=env)
-    except CellExecutionError as err:
-        raise CheckError(f"{name}: a cell failed:\n{err}") from None
+    with tempfile.TemporaryDirectory(prefix="book-kernel-") as tmp:
+        # tools/figure_check.py runs at kernel start (IPython's startup folder) and reports
+        # every figure drawn with an unlabelled axis into `report`.
+        startup = Path(tmp) / "ipython" / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        shutil.copy(Path(__file__).with_name("figure_check.py"), startup / "00-figure-check.py")
+        report = Path(tmp) / "figures.jsonl"
+        env.update(IPYTHONDIR=str(Path(tmp) / "ipython"), BOOK_FIGURE_REPORT=str(report))
+        try:
+            client.execute(env=env)
+        except CellExecutionError as err:
+            raise CheckError(f"{name}: a cell failed:\n{err}") from None
+        problems = report.read_text(encoding="utf8").splitlines() if report.exists() else []
+    if problems:
+        raise CheckError(f"{name}: figures without axis labels (label every axis with its "
+                         "quantity and unit, or switch a diagram's axes off):\n"
+                         + "\n".join(_figure_problem(nb, line) for line in problems))
     return nb
+
+
+def _figure_problem(nb, line: str) -> str:
+    """One line of the figure report, with the cell it came from."""
+    record = json.loads(line)
+    where = "a cell"
+    for i, cell in enumerate(nb.cells):
+        if cell.get("id") == record["cell_id"] or cell.source == record["source"]:
+            first = (cell.source.splitlines() or [""])[0]
+            where = f"cell {i + 1} (starting {first[:60]!r})"
+            break
+    return f"  {where}: " + "; ".join(record["problems"])
+
+
+def _device() -> str:
+    """'cuda' where the kernels will find a GPU, else 'cpu' (the chapters pick it the same way)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def record_time(name: str, device: str, seconds: float, root: Path = ROOT) -> None:
+    """Store how long chapter `name` took to execute on `device` in TIMES_FILE.
+
+    The intro's table of running times is rendered from this file (_ext/execution_times.py).
+    """
+    import platform
+
+    import torch
+
+    path = root / TIMES_FILE
+    times = json.loads(path.read_text(encoding="utf8")) if path.exists() else {}
+    times.setdefault(name, {})[device] = {
+        "seconds": round(seconds, 1),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}"
+        + (f", {torch.cuda.get_device_name(0)}" if device == "cuda" else ""),
+        "torch_threads": int(ONE_THREAD["OMP_NUM_THREADS"]),
+        "torch": torch.__version__,
+    }
+    path.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n", encoding="utf8")
 
 
 def dumps(nb) -> str:
@@ -251,13 +312,16 @@ def sync(names: list[str], root: Path = ROOT, run: bool = True) -> list[Path]:
         start = time.perf_counter()
         if run:
             execute(nb, cwd=path.parent, name=str(md.relative_to(root)))
+        seconds = time.perf_counter() - start
+        if run:
+            record_time(md.stem, _device(), seconds, root)
         clean(nb)
         text = dumps(nb)
         old = path.read_text() if path.exists() else None
         if old != text:
             path.write_text(text)
         state = "unchanged" if old == text else ("updated" if old else "created")
-        print(f"{rel}: {state} ({time.perf_counter() - start:.1f} s)", flush=True)
+        print(f"{rel}: {state} ({seconds:.1f} s)", flush=True)
         written.append(path)
     return written
 
@@ -309,41 +373,47 @@ def _first_difference(a: list[tuple], b: list[tuple], md_text: str = "") -> str:
     return f"the chapter has {len(a)} cells, the notebook {len(b)}"
 
 
+def chapter_problems(md: Path, root: Path = ROOT) -> list[str]:
+    """Why notebooks/<name>.ipynb cannot stand for book/<name>.md (empty: it can).
+
+    The notebook must exist, hold the chapter's cells (inputs only), and have been executed
+    without an error output. Used by `check` and by the site build (_ext/stored_outputs.py).
+    """
+    path = notebook_path(md, root)
+    rel, rel_md = path.relative_to(root), md.relative_to(root)
+    fix = f"run `make notebooks CHAPTERS={md.stem}`"
+    if not path.exists():
+        return [f"{rel_md} has no notebook {rel}; {fix}"]
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as err:  # noqa: BLE001  (report any unreadable file)
+        return [f"{rel}: not a readable notebook ({err}); {fix}"]
+    want = inputs(to_notebook(md))
+    have = inputs(nb)
+    if want != have:
+        where = _first_difference(want, have, md.read_text())
+        return [f"{rel} is stale: {where} from {rel_md}; {fix}"]
+    problems = []
+    if nb.metadata.get("kernelspec") != to_notebook(md).metadata.get("kernelspec"):
+        problems.append(f"{rel}: its kernelspec differs from {rel_md}; {fix}")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.execution_count is None:
+            problems.append(f"{rel}: cell {i + 1} was never executed; {fix}")
+            break
+        if any(out.output_type == "error" for out in cell.outputs):
+            problems.append(f"{rel}: cell {i + 1} stores an error output; {fix}")
+            break
+    return problems
+
+
 def check_pairing(root: Path = ROOT) -> list[str]:
     problems = []
     mds = chapters(root)
     names = {md.stem for md in mds}
     for md in mds:
-        path = notebook_path(md, root)
-        rel, rel_md = path.relative_to(root), md.relative_to(root)
-        fix = f"run `make notebooks CHAPTERS={md.stem}`"
-        if not path.exists():
-            problems.append(f"{rel_md} has no notebook {rel}; {fix}")
-            continue
-        try:
-            nb = nbformat.read(path, as_version=4)
-        except Exception as err:  # noqa: BLE001  (report any unreadable file)
-            problems.append(f"{rel}: not a readable notebook ({err}); {fix}")
-            continue
-        want = inputs(to_notebook(md))
-        have = inputs(nb)
-        if want != have:
-            problems.append(
-                f"{rel} is stale: {_first_difference(want, have, md.read_text())} from {rel_md}; "
-                f"{fix}"
-            )
-            continue
-        if nb.metadata.get("kernelspec") != to_notebook(md).metadata.get("kernelspec"):
-            problems.append(f"{rel}: its kernelspec differs from {rel_md}; {fix}")
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            if cell.execution_count is None:
-                problems.append(f"{rel}: cell {i + 1} was never executed; {fix}")
-                break
-            if any(out.output_type == "error" for out in cell.outputs):
-                problems.append(f"{rel}: cell {i + 1} stores an error output; {fix}")
-                break
+        problems += chapter_problems(md, root)
     for path in sorted((root / "notebooks").glob("*.ipynb")):
         if path.stem not in names:
             problems.append(
@@ -474,6 +544,8 @@ def run_all(out: Path, names: list[str], sanitize_cfg: Path, root: Path = ROOT) 
             ):
                 failures.append(f"{path.relative_to(root)}: cell {i + 1} output differs")
                 status = "FAILED"
+        if status == "ok" and info["device"] != "cpu":  # CPU times come from `make notebooks`
+            record_time(md.stem, "cuda", elapsed, root)
         nbformat.write(clean(nb), out / path.name)
         rows.append((path.name, elapsed, info["device"], info["torch"], status))
         print(f"{path.name:32s} {elapsed:8.1f} s  {info['device']}  torch {info['torch']}  {status}",
