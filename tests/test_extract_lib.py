@@ -817,9 +817,16 @@ def test_error_garbled_marks(tmp_path):
 
 
 def test_error_mark_followed_by_a_comment_in_markdown(tmp_path):
-    text = chapter("a", "```python\ndef f():  #@save  # a note\n    pass\n```", cell("A = 1"))
+    text = chapter(
+        "a",
+        "Inline code that shows the mark, `X = 1  #@save  # a note`, is prose.\n\n"
+        "```python\ndef f():  #@save  # a note\n    pass\n```\n\nY = 2  #@save  # a note",
+        cell("A = 1"),
+    )
     err = fails(tmp_path, {"a": text})
     assert where(tmp_path, "a", "def f()") + ": `#@save` in a markdown cell" in err
+    assert where(tmp_path, "a", "Y = 2") + ": `#@save` in a markdown cell" in err
+    assert "Inline" not in err and err.count("error:") == 2
 
 
 @pytest.mark.parametrize(
@@ -846,8 +853,10 @@ def test_error_mark_followed_by_a_comment_in_markdown(tmp_path):
         ("format: jb-book\nroot: book/a\nchapter:\n  - file: book/b\n", "key chapter: is not a key"),
         ("format: jb-book\nroot: book/a\nparts:\n  - caption: P\n", "key parts[0].chapters: is"),
         (
-            "format: jb-book\nroot: book/a\nchapters:\n  - file: book/b\n    section:\n"
-            "      - file: book/c\n",
+            (
+                "format: jb-book\nroot: book/a\nchapters:\n  - file: book/b\n    section:\n"
+                "      - file: book/c\n"
+            ),
             "key chapters[0].section: is not a key",
         ),
     ],
@@ -942,7 +951,7 @@ def test_error_library_would_lose_names(tmp_path):
     assert rc == 1 and lib_text(tmp_path) == before
     assert "d2l_lib/core.py: the chapters no longer save 2 name(s) it defines: C.n, G" in err
     assert "--allow-removal" in err
-    rc, out, err = run(tmp_path, "--allow-removal")
+    rc, _out, err = run(tmp_path, "--allow-removal")
     assert rc == 0, err
     assert "G = 3" not in lib_text(tmp_path) and "def n(self)" not in lib_text(tmp_path)
 

@@ -236,7 +236,7 @@ def test_stale_cell_is_reported_at_its_own_line(book):
     md.write_text(md.read_text().replace(first, f"{first}\n\n{first}\n\n{first}"))
     write_unexecuted(book)
     text = md.read_text()
-    head, sep, tail = text.rpartition("print(x)")  # edit the third of the equal cells
+    head, _sep, tail = text.rpartition("print(x)")  # edit the third of the equal cells
     md.write_text(head + "print(x + 1)" + tail)
     lines = md.read_text().splitlines()
     want = lines.index("print(x + 1)")  # the 1-based number of the line above it

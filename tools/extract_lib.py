@@ -6,25 +6,35 @@ Usage::
     python tools/extract_lib.py            # regenerate d2l_lib/core.py (``make lib``)
     python tools/extract_lib.py --check    # fail if d2l_lib/core.py is stale (``make check``)
     python tools/extract_lib.py --root DIR # work on another tree (the tests use this)
+    python tools/extract_lib.py --allow-removal  # accept a library that loses names
 
 Input: the chapters listed in ``_toc.yml`` (the root page, then the chapters and their
 sections, in order). Each is a MyST notebook ``<file>.md`` whose code cells are
 ```` ```{code-cell} ipython3 ```` fences; jupytext's MyST reader splits it into cells.
+``_toc.yml`` must have Jupyter Book's ``jb-book`` shape (``format: jb-book``, ``root``: a
+page, ``chapters`` or ``parts``: non-empty lists of mappings, each with one ``file`` (a
+string naming an existing ``.md`` page inside the book) or ``url``; ``sections`` likewise),
+no key twice in a mapping, no page twice. Chapters are UTF-8 without a byte-order mark;
+CRLF line ends are read as LF.
 
 Rules (each is tested in tests/test_extract_lib.py; book/maintainers.md explains them too):
 
 1. Which code is saved. Only top-level statements of code cells are saved, and only these:
 
+   - The mark is a comment part that is exactly ``#@save`` (a comment is cut into parts
+     before each ``#`` that follows whitespace); other comment parts may precede or follow
+     it: ``X = 3  # seconds  #@save  # see below`` is marked.
    - ``#@save`` at the end of the ``def``/``class`` line (or of its first decorator line,
      or of any line of the header up to the colon) saves that whole definition:
      decorators, docstring, body, comments inside it.
    - ``#@save`` at the end of any other top-level statement (an import, an assignment, an
      ``if``/``try`` block's first line) saves exactly that statement, never the code after it.
-   - A cell whose first line is a lone ``#@save`` saves every top-level statement of the
-     cell. Comment lines between the statements are not copied.
+   - A cell whose first line is a comment carrying the mark (``#@save``, ``#@save  # why``)
+     saves every top-level statement of the cell. Comment lines between the statements are
+     not copied.
    - Comment lines above a saved statement are not part of it and are not copied.
-   - The ``#@save`` comment itself is removed from the generated code (``# note  #@save``
-     keeps ``# note``).
+   - The ``#@save`` part itself is removed from the generated code (``# note  #@save``
+     keeps ``# note``, ``#@save  # note`` keeps ``# note``).
    - Cells without ``#@save`` are ignored, so they may use IPython syntax (``%pip``, ``!ls``);
      a saved cell must be valid Python.
 
@@ -57,8 +67,9 @@ Rules (each is tested in tests/test_extract_lib.py; book/maintainers.md explains
    underscore, sorted the way ruff's RUF022 wants), the hoisted imports, then the saved
    objects in table-of-contents order. Output is deterministic.
 
-Errors (exit status 1; each names the chapter file, line and notebook cell number, counting
-all cells from 1 as in the paired .ipynb, and what to do):
+Errors (exit status 1, nothing written; each names the file and what to do; in a chapter
+the line and notebook cell number, counting all cells from 1 as in the paired .ipynb; in
+``_toc.yml`` the key, list positions counted from 0):
 
 - ``add_to_class`` on a class that is not saved earlier in table-of-contents order;
 - a syntax error in a saved cell;
@@ -68,7 +79,19 @@ all cells from 1 as in the paired .ipynb, and what to do):
   or ```` ```markdown ```` fence, which is how the maintainer page shows examples;
 - ``#@save`` on a line inside an indented block, or on a line of its own that is not the
   cell's first line;
-- a misspelled mark in a code cell (``# @save``, ``#@Save``), which would silently save nothing;
+- a misspelled or garbled mark in a code cell, which would silently save nothing: a comment
+  part that starts like the mark (``# @save``, ``#@Save``, ``#@save:``, ``#@saved``,
+  ``#@save this``) when it starts the comment or the comment follows code, or that ends
+  like it (``# note#@save``); further on in a comment line, words that begin like the mark
+  are prose (``# cells marked #@save go to d2l``);
+- a malformed ``_toc.yml`` (not YAML, not a mapping, a key of the wrong type or unknown,
+  an empty list, a missing page, a page or key twice), naming the file and the key;
+- a chapter that is not UTF-8 (naming the byte offset) or starts with a byte-order mark;
+- a saved cell indented with tabs; a saved object named like an import (header or saved);
+- a library that would lose a name (a top-level ``def``/``class``/assignment, or a
+  ``Class.method``) that d2l_lib/core.py defines now, e.g. because a chapter left
+  ``_toc.yml``: pass ``--allow-removal`` when that is intended (``--check`` just reports
+  the library as stale);
 - smaller misuses: ``@add_to_class`` not the first decorator, two statements on one saved
   line, star/relative/``__future__`` imports.
 """
@@ -855,6 +878,8 @@ class ChapterExtractor:
 
     def text_cell(self, cell: Cell) -> None:
         for k, line, in_fence, lang in _markdown_lines(cell.lines):
+            if not in_fence:  # a mark shown in an inline code span is prose
+                line = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", line)
             if MARK_IN_LINE_RE.search(line) and not (in_fence and lang in DOC_FENCE_LANGS):
                 self.error(
                     cell,
