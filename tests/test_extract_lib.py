@@ -993,3 +993,21 @@ def test_marks_in_strings_and_nested_code_save_nothing_silently_or_fail(tmp_path
     err = fails(tmp_path, chapters)
     assert where(tmp_path, "a", "def g()") + ": `#@save` on a line inside an indented" in err
     assert err.count("error:") == 1
+
+
+def test_error_nul_byte_and_unreadable_files_name_the_file(tmp_path):
+    make_book(tmp_path, {"a": chapter("a", cell("A = 1  #@save\x00"))})
+    rc, _, err = run(tmp_path)
+    assert rc == 1 and "book/a.md: a NUL byte at byte offset" in err
+    (tmp_path / "book" / "a.md").write_text(chapter("a", cell("A = 1  #@save")))
+    core = tmp_path / "d2l_lib" / "core.py"
+    core.write_bytes(core.read_bytes() + b"# caf\xe9\n")
+    rc, _, err = run(tmp_path)
+    assert rc == 1 and "d2l_lib/core.py: not valid UTF-8: byte 0xe9 at byte offset" in err
+    core.write_text(CORE_HEADER + "\n__all__ = []\n")
+    (tmp_path / "_toc.yml").write_bytes(b"format: jb-book\nroot: book/a  # caf\xe9\n")
+    rc, _, err = run(tmp_path)
+    assert rc == 1 and "_toc.yml: not valid UTF-8: byte 0xe9 at byte offset 33 (line 2," in err
+    (tmp_path / "_toc.yml").unlink()
+    rc, _, err = run(tmp_path)
+    assert rc == 1 and "_toc.yml: cannot read the table of contents: No such file" in err

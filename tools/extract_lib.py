@@ -249,6 +249,13 @@ def decode_utf8(data: bytes, rel: str, bom_ok: bool = False) -> str:
             f"(line {line}, byte {col} of the line)\n"
             "    fix: save the file as UTF-8 (replace or re-type the character there)"
         ) from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise ExtractError(
+            f"{rel}: a NUL byte at byte offset {nul} (line {line}), which no text file has\n"
+            "    fix: delete it"
+        )
     if text.startswith("\ufeff"):
         if not bom_ok:
             raise ExtractError(
@@ -1348,13 +1355,18 @@ def import_clashes(lib: Library) -> list[str]:
     return errors
 
 
+def read_module(root: Path) -> str:
+    """The current d2l_lib/core.py."""
+    try:
+        data = (root / MODULE_PATH).read_bytes()
+    except OSError as e:
+        raise ExtractError(f"{MODULE_PATH}: cannot read it: {e.strerror}") from None
+    return decode_utf8(data, str(MODULE_PATH))
+
+
 def generate(root: Path) -> tuple[str, Library]:
     """The full text of d2l_lib/core.py for the chapters under ``root``."""
-    module = root / MODULE_PATH
-    try:
-        current = module.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ExtractError(f"cannot read {module}: {e}") from None
+    current = read_module(root)
     header = split_header(current, str(MODULE_PATH))
     lib = Library(header_bindings=header_bindings(header))
     errors: list[str] = []
@@ -1422,7 +1434,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text, lib = generate(root)
         module = root / MODULE_PATH
-        current = module.read_text(encoding="utf-8")
+        current = read_module(root)
         lost = sorted(defined_names(current) - defined_names(text))
         if lost and not args.check and not args.allow_removal:
             shown = ", ".join(lost[:30]) + (f" and {len(lost) - 30} more" if len(lost) > 30 else "")
