@@ -1013,3 +1013,17 @@ def test_error_nul_byte_and_unreadable_files_name_the_file(tmp_path):
     (tmp_path / "_toc.yml").unlink()
     rc, _, err = run(tmp_path)
     assert rc == 1 and "_toc.yml: cannot read the table of contents: No such file" in err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "---\n- a list\n---\n\n" + cell("A = 1  #@save") + "\n",
+        "---\njust text\n---\n\n" + cell("A = 1  #@save") + "\n",
+        cell("A = 1  #@save", "---\nx: !!python/name:os.system\n---\n") + "\n",
+        cell("A = 1  #@save", "---\n- a\n---\n") + "\n",
+    ],
+)
+def test_error_front_matter_or_cell_options_not_a_mapping(tmp_path, text):
+    err = fails(tmp_path, {"a": text})
+    assert "book/a.md: jupytext cannot read this MyST notebook" in err

@@ -452,6 +452,13 @@ def read_chapter(root: Path, rel: str) -> Chapter:
         nb = myst_to_notebook(text, add_source_map=True)
     except MystMetadataParsingError as e:
         raise ExtractError(f"{rel}: jupytext cannot read this MyST notebook: {e}") from None
+    except Exception as e:  # noqa: BLE001  (bad front matter or cell options: YAML tags, lists)
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ExtractError(
+            f"{rel}: jupytext cannot read this MyST notebook ({type(e).__name__}: {first})\n"
+            "    fix: the front matter and each cell's options must be YAML mappings of plain "
+            "values"
+        ) from None
     starts = nb.metadata.get("source_map", [])
     cells: list[Cell] = []
     cursor = 0
