@@ -86,7 +86,9 @@ the line and notebook cell number, counting all cells from 1 as in the paired .i
   are prose (``# cells marked #@save go to d2l``);
 - a malformed ``_toc.yml`` (not YAML, not a mapping, a key of the wrong type or unknown,
   an empty list, a missing page, a page or key twice), naming the file and the key;
-- a chapter that is not UTF-8 (naming the byte offset) or starts with a byte-order mark;
+- a chapter (or _toc.yml, d2l_lib/core.py) that is not UTF-8, naming the byte offset; a
+  chapter with a NUL byte or a byte-order mark; front matter or cell options that are not
+  YAML mappings;
 - a saved cell indented with tabs; a saved object named like an import (header or saved);
 - a library that would lose a name (a top-level ``def``/``class``/assignment, or a
   ``Class.method``) that d2l_lib/core.py defines now, e.g. because a chapter left
