@@ -772,3 +772,258 @@ def test_reader_agrees_with_jupytext_on_a_fixture(tmp_path):
 @pytest.mark.parametrize("rel", xl.toc_files(ROOT))
 def test_reader_agrees_with_jupytext_on_real_chapters(rel):
     _agrees_with_jupytext(ROOT, rel)
+
+
+# --------------------------------------------------------------------------------------
+# Hostile input (issue 19): marks followed by comments, garbled marks, _toc.yml shape,
+# encodings, lost names, tabs, import clashes
+# --------------------------------------------------------------------------------------
+
+
+def test_mark_followed_by_a_comment_is_honoured(tmp_path):
+    chapters = {
+        "a": chapter(
+            "a",
+            cell("def f():  #@save  # a note\n    return 1"),
+            cell("UNITS = 3  # seconds  #@save  # see below"),
+            cell("#@save  # the helpers of this section\nA = 1\nB = 2"),
+        )
+    }
+    gen = extract(tmp_path, chapters)
+    assert "def f():  # a note\n    return 1\n" in gen
+    assert "UNITS = 3  # seconds  # see below\n" in gen
+    assert "A = 1\n" in gen and "B = 2\n" in gen
+    assert "#@save" not in gen and "helpers of this section" not in gen
+
+
+def test_error_garbled_marks(tmp_path):
+    chapters = {
+        "a": chapter(
+            "a",
+            cell("def f():  #@save this one\n    return 1"),
+            cell("G = 1  #@save:"),
+            cell("#@saved\nH = 1"),
+            cell("K = 1  # note#@Save"),
+            cell("L = 1  # cf. #@save docs"),
+            cell("M = 1  # @save  # note"),
+            # prose in a comment line that mentions the mark is text, not a mark
+            cell("# cells marked #@save go to the library\nN = 1"),
+        )
+    }
+    err = fails(tmp_path, chapters)
+    for needle in ("#@save this", "G = 1", "#@saved", "K = 1", "L = 1", "M = 1"):
+        assert where(tmp_path, "a", needle) + ": this looks like a misspelled" in err, needle
+    assert "N = 1" not in err and err.count("error:") == 6
+
+
+def test_error_mark_followed_by_a_comment_in_markdown(tmp_path):
+    text = chapter(
+        "a",
+        "Inline code that shows the mark, `X = 1  #@save  # a note`, is prose.\n\n"
+        "```python\ndef f():  #@save  # a note\n    pass\n```\n\nY = 2  #@save  # a note",
+        cell("A = 1"),
+    )
+    err = fails(tmp_path, {"a": text})
+    assert where(tmp_path, "a", "def f()") + ": `#@save` in a markdown cell" in err
+    assert where(tmp_path, "a", "Y = 2") + ": `#@save` in a markdown cell" in err
+    assert "Inline" not in err and err.count("error:") == 2
+
+
+@pytest.mark.parametrize(
+    ("toc", "message"),
+    [
+        ("", "_toc.yml: the table of contents is empty (null), not a mapping"),
+        ("# only a comment\n", "_toc.yml: the table of contents is empty (null), not a mapping"),
+        ("- file: book/a\n", "_toc.yml: the table of contents is a list, not a mapping"),
+        ("book/a\n", "_toc.yml: the table of contents is the string 'book/a', not a mapping"),
+        ("format: jb-book\nroot: [book/a\n", "_toc.yml:3: not valid YAML"),
+        ("format: jb-book\n\troot: book/a\n", "_toc.yml:2: not valid YAML"),
+        ("format: jb-book\nchapters:\n  - file: book/a\n", "_toc.yml, key root: is missing"),
+        ("format: jb-book\nroot: 3\n", "_toc.yml, key root: is the int 3, not a file name"),
+        ("root: book/a\n", "_toc.yml, key format: is empty (null), not 'jb-book'"),
+        ("format: jb-book\nroot: book/a\nchapters:\n", "_toc.yml, key chapters: is empty"),
+        ("format: jb-book\nroot: book/a\nchapters: book/a\n", "key chapters: is the string"),
+        ("format: jb-book\nroot: book/a\nchapters:\n  - book/a\n", "key chapters[0]: is the str"),
+        ("format: jb-book\nroot: book/a\nchapters:\n  - file: [x]\n", "key chapters[0].file: is a"),
+        ("format: jb-book\nroot: book/a\nchapters:\n  - {file: /etc/x}\n", "not a path inside"),
+        ("format: jb-book\nroot: book/a\nchapters:\n  - file: ../a\n", "not a path inside"),
+        ("format: jb-book\nroot: book/a\nchapters:\n  - file: book/a.ipynb\n", "not a MyST"),
+        ("format: jb-book\nroot: book/a\nchapters:\n  - title: x\n", "key chapters[0]: needs"),
+        ("format: jb-book\nroot: book/a\nchapters:\n  - glob: book/*\n", "chapters[0].glob: glob"),
+        ("format: jb-book\nroot: book/a\nchapter:\n  - file: book/b\n", "key chapter: is not a key"),
+        ("format: jb-book\nroot: book/a\nparts:\n  - caption: P\n", "key parts[0].chapters: is"),
+        (
+            (
+                "format: jb-book\nroot: book/a\nchapters:\n  - file: book/b\n    section:\n"
+                "      - file: book/c\n"
+            ),
+            "key chapters[0].section: is not a key",
+        ),
+    ],
+)
+def test_error_malformed_toc_names_the_file_and_key(tmp_path, toc, message):
+    err = fails(tmp_path, {"a": chapter("a", cell("A = 1  #@save")), "b": chapter("b")}, toc=toc)
+    assert message in err
+    assert "d2l_lib was not written" in err
+
+
+def test_error_toc_names_a_missing_file_or_a_page_twice(tmp_path):
+    toc = (
+        "format: jb-book\nroot: book/a\nchapters:\n  - file: book/nope\n  - file: book/b\n"
+        "  - file: book/b.md\n    sections:\n      - file: book/./a\n"
+    )
+    err = fails(tmp_path, {"a": chapter("a", cell("A = 1  #@save")), "b": chapter("b")}, toc=toc)
+    assert "_toc.yml, key chapters[0].file: book/nope.md does not exist" in err
+    assert "key chapters[2].file: book/b.md is listed twice (also at chapters[1].file)" in err
+    assert "key chapters[2].sections[0].file: book/a.md is listed twice (also at root)" in err
+
+
+def test_error_toc_key_given_twice(tmp_path):
+    # YAML keeps the last `chapters`: book/b would vanish from the library without a word
+    toc = "format: jb-book\nroot: book/a\nchapters:\n  - file: book/b\nchapters:\n  - file: book/c\n"
+    chapters = {"a": chapter("a"), "b": chapter("b", cell("B = 1  #@save")), "c": chapter("c")}
+    err = fails(tmp_path, chapters, toc=toc)
+    assert "_toc.yml:5: key 'chapters' appears twice in one mapping (also on line 3)" in err
+
+
+def test_toc_parts_sections_and_urls_are_read_in_order(tmp_path):
+    toc = (
+        "format: jb-book\nroot: book/a\nparts:\n  - caption: One\n    chapters:\n"
+        "      - file: book/c.md\n        sections:\n          - file: book/b\n"
+        "      - url: https://example.org\n        title: Elsewhere\n"
+        "  - caption: Two\n    numbered: true\n    chapters:\n      - file: book/d\n"
+    )
+    chapters = {s: chapter(s) for s in "abcd"}
+    make_book(tmp_path, chapters, toc=toc)
+    assert xl.toc_files(tmp_path) == ["book/a.md", "book/c.md", "book/b.md", "book/d.md"]
+
+
+def test_malformed_toc_on_the_command_line_gives_no_traceback(tmp_path):
+    make_book(tmp_path, {"a": chapter("a")}, toc="- file: book/a\n")
+    res = subprocess.run(
+        [sys.executable, str(TOOL), "--root", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr and "error: _toc.yml:" in res.stderr
+
+
+def test_error_chapter_not_utf8_names_file_and_byte_offset(tmp_path):
+    make_book(tmp_path, {"a": chapter("a", cell("A = 'caf'  #@save"))})
+    path = tmp_path / "book" / "a.md"
+    data = path.read_bytes().replace(b"'caf'", b"'caf\xe9'")
+    path.write_bytes(data)
+    offset = data.index(b"\xe9")
+    line = data[:offset].count(b"\n") + 1
+    before = lib_text(tmp_path)
+    rc, _, err = run(tmp_path)
+    assert rc == 1 and lib_text(tmp_path) == before
+    assert f"book/a.md: not valid UTF-8: byte 0xe9 at byte offset {offset} (line {line}," in err
+
+
+def test_error_chapter_with_byte_order_mark(tmp_path):
+    err = fails(tmp_path, {"a": "\ufeff" + chapter("a", cell("A = 1  #@save"))})
+    assert "book/a.md: starts with a UTF-8 byte-order mark" in err
+
+
+def test_crlf_chapter_gives_the_same_library_as_lf(tmp_path):
+    text = chapter("a", cell("def f():  #@save\n    return 1"), cell("X = 2  # two  #@save"))
+    (tmp_path / "lf").mkdir()
+    (tmp_path / "crlf").mkdir()
+    lf = extract(tmp_path / "lf", {"a": text})
+    crlf = extract(tmp_path / "crlf", {"a": text.replace("\n", "\r\n")})
+    assert crlf == lf and "\r" not in crlf
+
+
+def test_error_library_would_lose_names(tmp_path):
+    chapters = {
+        "a": chapter("a", cell("class C:  #@save\n    def m(self):\n        return 1"),
+                     cell("def f():  #@save\n    return 1")),
+        "b": chapter("b", cell("@add_to_class(C)  #@save\ndef n(self):\n    return 2"),
+                     cell("G = 3  #@save")),
+    }
+    make_book(tmp_path, chapters)
+    assert run(tmp_path)[0] == 0
+    before = lib_text(tmp_path)
+    # book/b leaves the table of contents: G and C.n would vanish from the library
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/a\n")
+    rc, _, err = run(tmp_path)
+    assert rc == 1 and lib_text(tmp_path) == before
+    assert "d2l_lib/core.py: the chapters no longer save 2 name(s) it defines: C.n, G" in err
+    assert "--allow-removal" in err
+    rc, _out, err = run(tmp_path, "--allow-removal")
+    assert rc == 0, err
+    assert "G = 3" not in lib_text(tmp_path) and "def n(self)" not in lib_text(tmp_path)
+
+
+def test_error_library_would_lose_names_of_an_unparsable_core(tmp_path):
+    make_book(tmp_path, {"a": chapter("a", cell("A = 1  #@save"))})
+    core = tmp_path / "d2l_lib" / "core.py"
+    core.write_text(CORE_HEADER + "<<<<<<< HEAD\ndef old(x):\n    return x\nB: int = 2\n")
+    rc, _, err = run(tmp_path)
+    assert rc == 1 and "no longer save 2 name(s) it defines: B, old" in err
+
+
+def test_error_tab_indented_saved_cell(tmp_path):
+    err = fails(tmp_path, {"a": chapter("a", cell("def f():  #@save\n\treturn 1"))})
+    assert where(tmp_path, "a", "\treturn 1") + ": a saved cell indented with tabs" in err
+
+
+def test_error_saved_definition_named_like_an_import(tmp_path):
+    chapters = {
+        "a": chapter("a", cell("def math():  #@save\n    return 1"),
+                     cell("class Counter:  #@save\n    pass")),
+        "b": chapter("b", cell("from collections import Counter  #@save")),
+    }
+    err = fails(tmp_path, chapters)
+    assert where(tmp_path, "a", "def math") + ": saved code defines 'math', which the import " \
+        "`import math` (in the header of d2l_lib/core.py) also binds" in err
+    assert where(tmp_path, "a", "class Counter") + ": saved code defines 'Counter', which the " \
+        "import `from collections import Counter` (saved at book/b.md:" in err
+
+
+def test_marks_in_strings_and_nested_code_save_nothing_silently_or_fail(tmp_path):
+    chapters = {
+        "a": chapter(
+            "a",
+            cell('S = "#@save  # not a mark"\nT = 1'),
+            cell("def f():\n    def g():  #@save  # a note\n        return 1\n    return g"),
+        )
+    }
+    err = fails(tmp_path, chapters)
+    assert where(tmp_path, "a", "def g()") + ": `#@save` on a line inside an indented" in err
+    assert err.count("error:") == 1
+
+
+def test_error_nul_byte_and_unreadable_files_name_the_file(tmp_path):
+    make_book(tmp_path, {"a": chapter("a", cell("A = 1  #@save\x00"))})
+    rc, _, err = run(tmp_path)
+    assert rc == 1 and "book/a.md: a NUL byte at byte offset" in err
+    (tmp_path / "book" / "a.md").write_text(chapter("a", cell("A = 1  #@save")))
+    core = tmp_path / "d2l_lib" / "core.py"
+    core.write_bytes(core.read_bytes() + b"# caf\xe9\n")
+    rc, _, err = run(tmp_path)
+    assert rc == 1 and "d2l_lib/core.py: not valid UTF-8: byte 0xe9 at byte offset" in err
+    core.write_text(CORE_HEADER + "\n__all__ = []\n")
+    toc = b"format: jb-book\nroot: book/a  # caf\xe9\n"
+    (tmp_path / "_toc.yml").write_bytes(toc)
+    rc, _, err = run(tmp_path)
+    offset = toc.index(b"\xe9")
+    assert rc == 1 and f"_toc.yml: not valid UTF-8: byte 0xe9 at byte offset {offset} (line 2," in err
+    (tmp_path / "_toc.yml").unlink()
+    rc, _, err = run(tmp_path)
+    assert rc == 1 and "_toc.yml: cannot read the table of contents: No such file" in err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "---\n- a list\n---\n\n" + cell("A = 1  #@save") + "\n",
+        "---\njust text\n---\n\n" + cell("A = 1  #@save") + "\n",
+        cell("A = 1  #@save", "---\nx: !!python/name:os.system\n---\n") + "\n",
+        cell("A = 1  #@save", "---\n- a\n---\n") + "\n",
+    ],
+)
+def test_error_front_matter_or_cell_options_not_a_mapping(tmp_path, text):
+    err = fails(tmp_path, {"a": text})
+    assert "book/a.md: jupytext cannot read this MyST notebook" in err

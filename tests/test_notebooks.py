@@ -227,3 +227,31 @@ def test_run_reports_device_and_checks_marked_outputs(book, capsys):
 def test_sync_rejects_unknown_chapter(book):
     with pytest.raises(nbt.CheckError, match="no chapter with code named intro"):
         nbt.sync(["intro"], root=book, run=False)
+
+
+def test_stale_cell_is_reported_at_its_own_line(book):
+    """Several cells start with the same text: the line named is that of the changed cell."""
+    md = book / "book" / "alpha.md"
+    first = "```{code-cell} ipython3\nx = 6 * 7\nprint(x)\n```"
+    md.write_text(md.read_text().replace(first, f"{first}\n\n{first}\n\n{first}"))
+    write_unexecuted(book)
+    text = md.read_text()
+    head, _sep, tail = text.rpartition("print(x)")  # edit the third of the equal cells
+    md.write_text(head + "print(x + 1)" + tail)
+    lines = md.read_text().splitlines()
+    want = lines.index("print(x + 1)")  # the 1-based number of the line above it
+    (problem,) = nbt.check(book)
+    assert f"cell 6 (code, starting 'x = 6 * 7', line {want} of the chapter)" in problem
+    assert lines[want - 1] == "x = 6 * 7"
+
+
+def test_chapter_not_utf8_is_a_check_error_with_byte_offset(book):
+    md = book / "book" / "beta.md"
+    data = md.read_bytes().replace(b"Some prose.", b"Some caf\xe9 prose.")
+    md.write_bytes(data)
+    offset = data.index(b"\xe9")
+    with pytest.raises(nbt.CheckError, match=f"book/beta.md: not valid UTF-8: byte 0xe9 at byte offset {offset} "):
+        nbt.check(book)
+    md.write_bytes(b"\xef\xbb\xbf" + data.replace(b"caf\xe9", b"cafe"))
+    with pytest.raises(nbt.CheckError, match="book/beta.md: starts with a byte-order mark"):
+        nbt.check(book)

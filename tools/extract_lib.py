@@ -6,25 +6,35 @@ Usage::
     python tools/extract_lib.py            # regenerate d2l_lib/core.py (``make lib``)
     python tools/extract_lib.py --check    # fail if d2l_lib/core.py is stale (``make check``)
     python tools/extract_lib.py --root DIR # work on another tree (the tests use this)
+    python tools/extract_lib.py --allow-removal  # accept a library that loses names
 
 Input: the chapters listed in ``_toc.yml`` (the root page, then the chapters and their
 sections, in order). Each is a MyST notebook ``<file>.md`` whose code cells are
 ```` ```{code-cell} ipython3 ```` fences; jupytext's MyST reader splits it into cells.
+``_toc.yml`` must have Jupyter Book's ``jb-book`` shape (``format: jb-book``, ``root``: a
+page, ``chapters`` or ``parts``: non-empty lists of mappings, each with one ``file`` (a
+string naming an existing ``.md`` page inside the book) or ``url``; ``sections`` likewise),
+no key twice in a mapping, no page twice. Chapters are UTF-8 without a byte-order mark;
+CRLF line ends are read as LF.
 
 Rules (each is tested in tests/test_extract_lib.py; book/maintainers.md explains them too):
 
 1. Which code is saved. Only top-level statements of code cells are saved, and only these:
 
+   - The mark is a comment part that is exactly ``#@save`` (a comment is cut into parts
+     before each ``#`` that follows whitespace); other comment parts may precede or follow
+     it: ``X = 3  # seconds  #@save  # see below`` is marked.
    - ``#@save`` at the end of the ``def``/``class`` line (or of its first decorator line,
      or of any line of the header up to the colon) saves that whole definition:
      decorators, docstring, body, comments inside it.
    - ``#@save`` at the end of any other top-level statement (an import, an assignment, an
      ``if``/``try`` block's first line) saves exactly that statement, never the code after it.
-   - A cell whose first line is a lone ``#@save`` saves every top-level statement of the
-     cell. Comment lines between the statements are not copied.
+   - A cell whose first line is a comment carrying the mark (``#@save``, ``#@save  # why``)
+     saves every top-level statement of the cell. Comment lines between the statements are
+     not copied.
    - Comment lines above a saved statement are not part of it and are not copied.
-   - The ``#@save`` comment itself is removed from the generated code (``# note  #@save``
-     keeps ``# note``).
+   - The ``#@save`` part itself is removed from the generated code (``# note  #@save``
+     keeps ``# note``, ``#@save  # note`` keeps ``# note``).
    - Cells without ``#@save`` are ignored, so they may use IPython syntax (``%pip``, ``!ls``);
      a saved cell must be valid Python.
 
@@ -57,8 +67,9 @@ Rules (each is tested in tests/test_extract_lib.py; book/maintainers.md explains
    underscore, sorted the way ruff's RUF022 wants), the hoisted imports, then the saved
    objects in table-of-contents order. Output is deterministic.
 
-Errors (exit status 1; each names the chapter file, line and notebook cell number, counting
-all cells from 1 as in the paired .ipynb, and what to do):
+Errors (exit status 1, nothing written; each names the file and what to do; in a chapter
+the line and notebook cell number, counting all cells from 1 as in the paired .ipynb; in
+``_toc.yml`` the key, list positions counted from 0):
 
 - ``add_to_class`` on a class that is not saved earlier in table-of-contents order;
 - a syntax error in a saved cell;
@@ -68,7 +79,21 @@ all cells from 1 as in the paired .ipynb, and what to do):
   or ```` ```markdown ```` fence, which is how the maintainer page shows examples;
 - ``#@save`` on a line inside an indented block, or on a line of its own that is not the
   cell's first line;
-- a misspelled mark in a code cell (``# @save``, ``#@Save``), which would silently save nothing;
+- a misspelled or garbled mark in a code cell, which would silently save nothing: a comment
+  part that starts like the mark (``# @save``, ``#@Save``, ``#@save:``, ``#@saved``,
+  ``#@save this``) when it starts the comment or the comment follows code, or that ends
+  like it (``# note#@save``); further on in a comment line, words that begin like the mark
+  are prose (``# cells marked #@save go to d2l``);
+- a malformed ``_toc.yml`` (not YAML, not a mapping, a key of the wrong type or unknown,
+  an empty list, a missing page, a page or key twice), naming the file and the key;
+- a chapter (or _toc.yml, d2l_lib/core.py) that is not UTF-8, naming the byte offset; a
+  chapter with a NUL byte or a byte-order mark; front matter or cell options that are not
+  YAML mappings;
+- a saved cell indented with tabs; a saved object named like an import (header or saved);
+- a library that would lose a name (a top-level ``def``/``class``/assignment, or a
+  ``Class.method``) that d2l_lib/core.py defines now, e.g. because a chapter left
+  ``_toc.yml``: pass ``--allow-removal`` when that is intended (``--check`` just reports
+  the library as stale);
 - smaller misuses: ``@add_to_class`` not the first decorator, two statements on one saved
   line, star/relative/``__future__`` imports.
 """
@@ -88,8 +113,12 @@ from pathlib import Path
 GENERATED_MARK = "# ---- GENERATED BELOW"
 LIB_PACKAGE = "d2l_lib"
 MODULE_PATH = Path("d2l_lib") / "core.py"
-MARKER_RE = re.compile(r"#@save\s*$")
-NEAR_MISS_RE = re.compile(r"(^|\s)#\s*@\s*save\s*$", re.IGNORECASE)  # '# @save', '#@Save'
+MARK = "#@save"
+# A line that may carry the mark (a quick filter: the tokens decide; strings can match too).
+MARK_IN_LINE_RE = re.compile(r"#@save(?=\s*(?:#|$))")
+# A comment part that starts, or ends, like the mark: '# @save', '#@Save', '#@save:', '##@save'
+LOOKALIKE_START_RE = re.compile(r"#+\s*@+\s*save", re.IGNORECASE)
+LOOKALIKE_END_RE = re.compile(r"#+\s*@+\s*save\s*$", re.IGNORECASE)
 DOC_FENCE_LANGS = {"text", "md", "markdown"}
 LINE_LIMIT = 100
 
@@ -177,37 +206,225 @@ class ClassItem(Item):
 # --------------------------------------------------------------------------------------
 
 
-def toc_files(root: Path) -> list[str]:
-    """Chapter paths (relative, with .md) in table-of-contents order."""
+TOC = "_toc.yml"
+# The keys Jupyter Book's jb-book format knows (sphinx-external-toc), by level.
+TOC_TOP_KEYS = ("format", "root", "title", "options", "defaults", "meta", "parts", "chapters")
+TOC_OPTION_KEYS = (
+    "caption",
+    "hidden",
+    "maxdepth",
+    "numbered",
+    "reversed",
+    "titlesonly",
+    "style",
+    "restart_numbering",
+)
+TOC_ENTRY_KEYS = ("file", "url", "glob", "title", "options", "sections", "subtrees")
+
+
+def _kind(value: object) -> str:
+    """How YAML calls a value's type, for messages."""
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return f"the {type(value).__name__} {value!r}"
+
+
+def decode_utf8(data: bytes, rel: str, bom_ok: bool = False) -> str:
+    """``data`` as text, newlines normalised as ``Path.read_text`` does; clear errors.
+
+    A chapter may not start with a byte-order mark: jupytext would then not see its
+    front matter, and the paired notebook would lose its kernel.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ExtractError(
+            f"{rel}: not valid UTF-8: byte 0x{data[e.start]:02x} at byte offset {e.start} "
+            f"(line {line}, byte {col} of the line)\n"
+            "    fix: save the file as UTF-8 (replace or re-type the character there)"
+        ) from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise ExtractError(
+            f"{rel}: a NUL byte at byte offset {nul} (line {line}), which no text file has\n"
+            "    fix: delete it"
+        )
+    if text.startswith("\ufeff"):
+        if not bom_ok:
+            raise ExtractError(
+                f"{rel}: starts with a UTF-8 byte-order mark (bytes ef bb bf), which hides the "
+                "front matter from jupytext\n    fix: save the file as UTF-8 without BOM"
+            )
+        text = text[1:]
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _load_toc(root: Path) -> object:
+    """The parsed _toc.yml; a key given twice in one mapping is an error (YAML keeps the
+    last one silently, which would drop chapters)."""
     import yaml
 
-    toc_path = root / "_toc.yml"
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        seen: dict[object, int] = {}
+        for key_node, _value in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # construct_mapping reports it
+            line = key_node.start_mark.line + 1
+            if key in seen and key != "<<":
+                raise ExtractError(
+                    f"{TOC}:{line}: key {key!r} appears twice in one mapping (also on line "
+                    f"{seen[key]}); YAML would keep only the last one\n"
+                    "    fix: merge the two into one key"
+                )
+            seen[key] = line
+        return loader.construct_mapping(node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    path = root / TOC
     try:
-        toc = yaml.safe_load(toc_path.read_text(encoding="utf-8")) or {}
+        data = path.read_bytes()
     except OSError as e:
-        raise ExtractError(f"cannot read {toc_path}: {e}") from None
-    files: list[str] = []
+        raise ExtractError(f"{TOC}: cannot read the table of contents: {e.strerror}") from None
+    text = decode_utf8(data, TOC, bom_ok=True)
+    try:
+        return yaml.load(text, Loader=Loader)  # a SafeLoader subclass: safe
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f"{TOC}:{mark.line + 1}" if mark else TOC
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ExtractError(
+            f"{where}: not valid YAML ({what})\n"
+            "    fix: correct the syntax (indent with spaces, `- file: book/name` per chapter)"
+        ) from None
 
-    def add(entry: object) -> None:
-        if not isinstance(entry, dict):
+
+def toc_files(root: Path) -> list[str]:
+    """Chapter paths (relative, with .md) in table-of-contents order.
+
+    _toc.yml is checked against the shape of Jupyter Book's ``jb-book`` format; every
+    problem is reported with the key it is under (list positions counted from 0).
+    """
+    toc = _load_toc(root)
+    errors: list[str] = []
+
+    def err(key: str, what: str, todo: str) -> None:
+        errors.append(f"{TOC}, key {key}: {what}\n    fix: {todo}")
+
+    if not isinstance(toc, dict):
+        raise ExtractError(
+            f"{TOC}: the table of contents is {_kind(toc)}, not a mapping\n"
+            "    fix: write `format: jb-book`, `root: book/intro` and a `chapters:` list of "
+            "`- file: book/name` entries"
+        )
+    files: list[tuple[str, str]] = []  # (key, path without suffix)
+
+    def add_file(key: str, value: object) -> None:
+        if not isinstance(value, str) or not value.strip():
+            err(key, f"is {_kind(value)}, not a file name", "give the page's path, e.g. book/name")
             return
-        if "glob" in entry:
-            raise ExtractError(f"_toc.yml: glob entries are not supported ({entry['glob']!r})")
-        if "file" in entry:
-            files.append(str(entry["file"]))
-        for key in ("chapters", "sections"):
-            for sub in entry.get(key) or []:
-                add(sub)
-        for part in entry.get("parts") or []:
-            add(part)
+        stem = value.strip()
+        suffix = Path(stem).suffix
+        if suffix == ".md":
+            stem = stem[:-3]
+        elif suffix:
+            err(key, f"{value!r} is not a MyST markdown page", "list book/name.md pages only")
+            return
+        parts = Path(stem).parts
+        if Path(stem).is_absolute() or ".." in parts:
+            err(key, f"{value!r} is not a path inside the book", "use a path like book/name")
+            return
+        stem = Path(stem).as_posix()
+        if not (root / f"{stem}.md").is_file():
+            err(key, f"{stem}.md does not exist", "create the page or fix the path")
+        files.append((key, stem))
 
-    if "root" in toc:
-        files.append(str(toc["root"]))
-    add({k: v for k, v in toc.items() if k in ("chapters", "parts", "sections")})
-    result = []
-    for f in files:
-        result.append(f if f.endswith(".md") else f + ".md")
-    return result
+    def unknown(key: str, entry: dict, allowed: tuple[str, ...]) -> None:
+        for k in entry:
+            if k not in allowed:
+                err(
+                    f"{key}.{k}" if key else str(k),
+                    "is not a key of a Jupyter Book table of contents here",
+                    f"use one of: {', '.join(allowed)}",
+                )
+
+    def a_list(key: str, value: object, what: str) -> list:
+        if not isinstance(value, list) or not value:
+            err(key, f"is {_kind(value)}, not a non-empty list of {what}", f"list the {what}")
+            return []
+        return value
+
+    def entries(key: str, value: object) -> None:
+        for i, entry in enumerate(a_list(key, value, "entries (`- file: book/name`)")):
+            here = f"{key}[{i}]"
+            if not isinstance(entry, dict):
+                err(here, f"is {_kind(entry)}, not a mapping", "write `- file: book/name`")
+                continue
+            unknown(here, entry, TOC_ENTRY_KEYS)
+            links = [k for k in ("file", "url", "glob") if k in entry]
+            if len(links) != 1:
+                err(here, "needs exactly one of file, url, glob", "write `- file: book/name`")
+                continue
+            if links == ["glob"]:
+                err(f"{here}.glob", "glob entries are not supported", "list each file")
+                continue
+            if links == ["url"]:
+                if not isinstance(entry["url"], str):
+                    err(f"{here}.url", f"is {_kind(entry['url'])}, not a URL", "give a URL")
+                continue
+            add_file(f"{here}.file", entry["file"])
+            if "sections" in entry:
+                entries(f"{here}.sections", entry["sections"])
+            if "subtrees" in entry:
+                for j, sub in enumerate(a_list(f"{here}.subtrees", entry["subtrees"], "mappings")):
+                    where = f"{here}.subtrees[{j}]"
+                    if not isinstance(sub, dict):
+                        err(where, f"is {_kind(sub)}, not a mapping", "write `- sections: [...]`")
+                        continue
+                    unknown(where, sub, ("sections", *TOC_OPTION_KEYS))
+                    entries(f"{where}.sections", sub.get("sections"))
+
+    unknown("", toc, TOC_TOP_KEYS)
+    if toc.get("format") != "jb-book":
+        err("format", f"is {_kind(toc.get('format'))}, not 'jb-book'", "write `format: jb-book`")
+    if "root" not in toc:
+        err("root", "is missing", "name the first page: `root: book/intro`")
+    else:
+        add_file("root", toc["root"])
+    if "chapters" in toc and "parts" in toc:
+        err("parts", "a table of contents has either chapters or parts", "keep one of them")
+    elif "chapters" in toc:
+        entries("chapters", toc["chapters"])
+    elif "parts" in toc:
+        for i, part in enumerate(a_list("parts", toc["parts"], "parts")):
+            if not isinstance(part, dict):
+                err(f"parts[{i}]", f"is {_kind(part)}, not a mapping", "write `- chapters: [...]`")
+                continue
+            unknown(f"parts[{i}]", part, ("chapters", *TOC_OPTION_KEYS))
+            entries(f"parts[{i}].chapters", part.get("chapters"))
+    first: dict[str, str] = {}
+    for key, stem in files:
+        if stem in first:
+            err(key, f"{stem}.md is listed twice (also at {first[stem]})", "list each page once")
+        else:
+            first[stem] = key
+    if errors:
+        raise ExtractError(*errors)
+    return [f"{stem}.md" for _key, stem in files]
 
 
 def _find_block(lines: list[str], block: list[str], start: int) -> int:
@@ -228,14 +445,22 @@ def read_chapter(root: Path, rel: str) -> Chapter:
 
     path = root / rel
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise ExtractError(f"{rel}: cannot read the chapter listed in _toc.yml: {e}") from None
+    text = decode_utf8(data, rel)
     file_lines = text.splitlines()
     try:
         nb = myst_to_notebook(text, add_source_map=True)
     except MystMetadataParsingError as e:
         raise ExtractError(f"{rel}: jupytext cannot read this MyST notebook: {e}") from None
+    except Exception as e:  # noqa: BLE001  (bad front matter or cell options: YAML tags, lists)
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ExtractError(
+            f"{rel}: jupytext cannot read this MyST notebook ({type(e).__name__}: {first})\n"
+            "    fix: the front matter and each cell's options must be YAML mappings of plain "
+            "values"
+        ) from None
     starts = nb.metadata.get("source_map", [])
     cells: list[Cell] = []
     cursor = 0
@@ -363,21 +588,54 @@ def _header_end(node: ast.stmt, toks: list[tokenize.TokenInfo], lines: list[str]
     return node.lineno
 
 
+def comment_parts(comment: str) -> list[str]:
+    """A comment cut before every ``#`` that starts it or follows whitespace:
+    ``# seconds  #@save  # why`` has the parts ``# seconds  ``, ``#@save  ``, ``# why``."""
+    starts = [m.start() for m in re.finditer(r"(?:^|(?<=\s))#", comment)] or [0]
+    return [comment[a:b] for a, b in zip(starts, starts[1:] + [len(comment)], strict=True)]
+
+
+def is_mark(comment: str) -> bool:
+    """Does the comment carry the mark: one of its parts is exactly ``#@save``?"""
+    return any(p.rstrip() == MARK for p in comment_parts(comment))
+
+
+def lookalikes(comment: str, after_code: bool) -> list[str]:
+    """Parts of a comment that look like a garbled mark and would silently save nothing.
+
+    A part that starts like the mark (``#@save:``, ``#@save this``, ``# @Save``) is one when
+    it starts the comment or the comment follows code on its line; a part that ends like
+    the mark (``# note#@Save``) always is. Further on in a comment line's prose, words that
+    merely begin with the mark (``# cells marked #@save go to d2l``) are text.
+    """
+    found = []
+    for k, part in enumerate(comment_parts(comment)):
+        p = part.rstrip()
+        if p == MARK:
+            continue
+        if LOOKALIKE_END_RE.search(p) or (
+            (k == 0 or after_code) and LOOKALIKE_START_RE.match(p)
+        ):
+            found.append(p)
+    return found
+
+
 def marker_comments(lines: list[str]) -> list[tuple[int, int, str]]:
-    """(row, char col, comment) of every ``#@save`` comment of a parsable cell."""
+    """(row, char col, comment) of every comment carrying the mark, in a parsable cell."""
     src = "\n".join(lines) + "\n"
     return [
         (t.start[0], t.start[1], t.string)
         for t in _tokens(src)
-        if t.type == tokenize.COMMENT and MARKER_RE.search(t.string)
+        if t.type == tokenize.COMMENT and is_mark(t.string)
     ]
 
 
 def _strip_marker(line: str, col: int, comment: str) -> str:
-    rest = MARKER_RE.sub("", comment).rstrip()
-    if rest in ("", "#"):
+    """The line without the mark; the comment's other parts are kept."""
+    rest = [p.rstrip() for p in comment_parts(comment) if p.rstrip() not in (MARK, "#")]
+    if not rest:
         return line[:col].rstrip()
-    return line[:col] + rest
+    return line[:col] + "  ".join(rest)
 
 
 def _lenient_parse(lines: list[str]) -> ast.Module | None:
@@ -449,6 +707,12 @@ class Binding:
     module: str
     name: str | None  # None for ``import module``
     asname: str | None
+
+    def bound(self) -> str:
+        """The name the import binds."""
+        if self.name is None:
+            return self.asname or self.module.split(".")[0]
+        return self.asname or self.name
 
     def text(self) -> str:
         if self.name is None:
@@ -603,30 +867,36 @@ class ChapterExtractor:
                         self.name_aliases[a.asname] = a.name
 
     def near_misses(self, cell: Cell) -> None:
-        """A misspelled mark would silently leave code out of the library."""
-        if not any(NEAR_MISS_RE.search(line) for line in cell.lines):
+        """A misspelled or garbled mark would silently leave code out of the library."""
+        if not any(LOOKALIKE_START_RE.search(line) for line in cell.lines):
             return
         try:
-            ast.parse("\n".join(cell.lines))
             comments = [
-                (t.start[0], t.string)
+                (t.start[0], t.string, bool(cell.lines[t.start[0] - 1][: t.start[1]].strip()))
                 for t in _tokens("\n".join(cell.lines) + "\n")
                 if t.type == tokenize.COMMENT
             ]
-        except (SyntaxError, tokenize.TokenError):
-            comments = [(k + 1, line) for k, line in enumerate(cell.lines)]
-        for row, text in comments:
-            if NEAR_MISS_RE.search(text) and not MARKER_RE.search(text):
+        except (SyntaxError, tokenize.TokenError):  # not Python: take '#' to end of line
+            comments = []
+            for k, line in enumerate(cell.lines):
+                at = line.find("#")
+                if at >= 0:
+                    comments.append((k + 1, line[at:], bool(line[:at].strip())))
+        for row, text, after_code in comments:
+            for part in lookalikes(text, after_code):
                 self.error(
                     cell,
                     row,
-                    "this looks like a misspelled `#@save` mark",
-                    "write exactly #@save (no space, lower case), or reword the comment",
+                    f"this looks like a misspelled `#@save` mark ({part!r})",
+                    "write exactly #@save (no space, lower case), optionally followed by "
+                    "another comment (`#@save  # note`), or reword the comment",
                 )
 
     def text_cell(self, cell: Cell) -> None:
         for k, line, in_fence, lang in _markdown_lines(cell.lines):
-            if MARKER_RE.search(line) and not (in_fence and lang in DOC_FENCE_LANGS):
+            if not in_fence:  # a mark shown in an inline code span is prose
+                line = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", line)
+            if MARK_IN_LINE_RE.search(line) and not (in_fence and lang in DOC_FENCE_LANGS):
                 self.error(
                     cell,
                     k + 1,
@@ -637,7 +907,7 @@ class ChapterExtractor:
 
     def code_cell(self, cell: Cell) -> None:
         self.near_misses(cell)
-        if not any(MARKER_RE.search(line) for line in cell.lines):
+        if not any(MARK_IN_LINE_RE.search(line) for line in cell.lines):
             return
         src = "\n".join(cell.lines) + "\n"
         try:
@@ -655,9 +925,19 @@ class ChapterExtractor:
         if not markers:
             return  # '#@save' only inside strings
         toks = _tokens(src)
+        for tok in toks:
+            if tok.type == tokenize.INDENT and "\t" in tok.string:
+                self.error(
+                    cell,
+                    tok.start[0],
+                    "a saved cell indented with tabs",
+                    "indent with 4 spaces: the library is merged and checked with space indents",
+                )
+                return
         stmts = tree.body
         spans = [(_start_line(s), _header_end(s, toks, cell.lines), s.end_lineno) for s in stmts]
-        whole = cell.lines[0].strip() == "#@save"
+        # a comment line carrying the mark, first in the cell: the whole cell is saved
+        whole = any(row == 1 and not cell.lines[0][:col].strip() for row, col, _ in markers)
         chosen: list[int] = []
         if whole:
             chosen = list(range(len(stmts)))
@@ -1060,19 +1340,49 @@ def check_names(out: list[Out], aliases: set[str] = frozenset()) -> list[str]:
     return errors
 
 
+def import_clashes(lib: Library) -> list[str]:
+    """A saved object named like an import: the imports are hoisted to the top of the
+    library, so the object would win there whatever the chapters' order (and a saved
+    definition would shadow a header import the rest of the library relies on)."""
+    imported: dict[str, tuple[Binding, Origin | None]] = {}
+    for b in sorted(lib.header_bindings, key=Binding.text):
+        imported.setdefault(b.bound(), (b, None))
+    for b in lib.imports:
+        imported.setdefault(b.bound(), (b, lib.import_origins.get(b)))
+    errors = []
+    for item in lib.items:
+        for name in item.exported:
+            if name not in imported:
+                continue
+            b, where = imported[name]
+            source = f"saved at {where.where()}" if where else f"in the header of {MODULE_PATH}"
+            errors.append(
+                f"{item.origin.where()}: saved code defines {name!r}, which the import "
+                f"`{b.text()}` ({source}) also binds; the library would keep only one of them\n"
+                f"    fix: rename one of them, or import under another name (`as ...`)"
+            )
+    return errors
+
+
+def read_module(root: Path) -> str:
+    """The current d2l_lib/core.py."""
+    try:
+        data = (root / MODULE_PATH).read_bytes()
+    except OSError as e:
+        raise ExtractError(f"{MODULE_PATH}: cannot read it: {e.strerror}") from None
+    return decode_utf8(data, str(MODULE_PATH))
+
+
 def generate(root: Path) -> tuple[str, Library]:
     """The full text of d2l_lib/core.py for the chapters under ``root``."""
-    module = root / MODULE_PATH
-    try:
-        current = module.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ExtractError(f"cannot read {module}: {e}") from None
+    current = read_module(root)
     header = split_header(current, str(MODULE_PATH))
     lib = Library(header_bindings=header_bindings(header))
     errors: list[str] = []
     for rel in toc_files(root):
         chapter = read_chapter(root, rel)
         ChapterExtractor(chapter, lib, errors).run()
+    errors += import_clashes(lib)
     if errors:
         raise ExtractError(*errors)
     out = assemble(header, lib, root)
@@ -1082,23 +1392,72 @@ def generate(root: Path) -> tuple[str, Library]:
     return "\n".join(o.text for o in out) + "\n", lib
 
 
+def defined_names(text: str) -> set[str]:
+    """What the generated part of a core.py defines: its top-level ``def``, ``class`` and
+    assigned names, and ``Class.method`` for the methods of its classes.
+
+    A file that does not parse (a merge conflict, say) is scanned line by line instead.
+    """
+    at = text.find("\n" + GENERATED_MARK)
+    body = text[text.index("\n", at + 1) + 1 :] if at >= 0 else text
+    names: set[str] = set()
+    try:
+        tree = ast.parse(body)
+    except SyntaxError:
+        top = re.compile(r"^(?:async\s+def|def|class)\s+(\w+)|^(\w+)\s*(?::[^=]*)?=(?!=)")
+        for line in body.splitlines():
+            m = top.match(line)
+            if m:
+                names.add(m.group(1) or m.group(2))
+        names.discard("__all__")
+        return names
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.ClassDef):
+            names.add(node.name)
+            for sub in node.body:
+                if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    names.add(f"{node.name}.{sub.name}")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                names.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+    names.discard("__all__")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
     parser.add_argument(
         "--check", action="store_true", help="fail if d2l_lib/core.py differs from a fresh run"
     )
+    parser.add_argument(
+        "--allow-removal",
+        action="store_true",
+        help="write the library even if it loses names that d2l_lib/core.py defines now",
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
     try:
         text, lib = generate(root)
+        module = root / MODULE_PATH
+        current = read_module(root)
+        lost = sorted(defined_names(current) - defined_names(text))
+        if lost and not args.check and not args.allow_removal:
+            shown = ", ".join(lost[:30]) + (f" and {len(lost) - 30} more" if len(lost) > 30 else "")
+            raise ExtractError(
+                f"{MODULE_PATH}: the chapters no longer save {len(lost)} name(s) it defines: "
+                f"{shown}\n    fix: if a chapter left {TOC} or lost its #@save marks by mistake, "
+                "restore it; if the removal is intended, run "
+                "`python tools/extract_lib.py --allow-removal`"
+            )
     except ExtractError as e:
         for message in e.args:
             print(f"error: {message}", file=sys.stderr)
         print("extract_lib: d2l_lib was not written; fix the chapters above", file=sys.stderr)
         return 1
-    module = root / MODULE_PATH
-    current = module.read_text(encoding="utf-8")
     if args.check:
         if current == text:
             print(f"{MODULE_PATH} is up to date with the chapters")

@@ -97,10 +97,27 @@ def toc_pages(root: Path = ROOT) -> list[str]:
     return pages
 
 
+def read_chapter_text(md: Path) -> str:
+    """The chapter's text; bytes that are not UTF-8, or a byte-order mark (which hides the
+    front matter from jupytext), are a CheckError naming the file and the byte offset."""
+    data, name = md.read_bytes(), f"{md.parent.name}/{md.name}"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise CheckError(
+            f"{name}: not valid UTF-8: byte 0x{data[e.start]:02x} at byte offset {e.start} "
+            f"(line {line}); save the file as UTF-8"
+        ) from None
+    if text.startswith("\ufeff"):
+        raise CheckError(f"{name}: starts with a byte-order mark; save it as UTF-8 without BOM")
+    return text
+
+
 def has_code(md: Path) -> bool:
     """Whether the page has a code cell (as jupytext parses it: an example of a code cell
     shown inside a ````markdown fence does not count)."""
-    if "{code-cell}" not in md.read_text():
+    if "{code-cell}" not in read_chapter_text(md):
         return False
     return any(cell.cell_type == "code" for cell in jupytext.read(md, fmt="md:myst").cells)
 
@@ -357,15 +374,22 @@ def check_colab(md: Path, root: Path = ROOT) -> list[str]:
 
 def _first_difference(a: list[tuple], b: list[tuple], md_text: str = "") -> str:
     """Where the chapter's cells (a) and the notebook's (b) first differ, for humans."""
+    from jupytext.myst import myst_to_notebook
+
+    # where each cell starts in the file (jupytext's source map: the line after a code
+    # cell's fence, or a markdown cell's first line, counted from 0)
+    starts = myst_to_notebook(md_text, add_source_map=True).metadata.get("source_map", [])
     for i, (x, y) in enumerate(zip(a, b)):
         if x != y:
             what = "type" if x[0] != y[0] else "source" if x[1] != y[1] else "metadata"
             first_line = (x[1].splitlines() or [""])[0]
             line = ""
-            if first_line.strip():
-                for n, text in enumerate(md_text.splitlines(), start=1):
-                    if text == first_line:
-                        line = f", line {n} of the chapter"
+            if first_line.strip() and i < len(starts):
+                # the cell's first source line, searched from the cell's own start
+                lines = md_text.splitlines()
+                for n in range(starts[i], len(lines)):
+                    if lines[n] == first_line:
+                        line = f", line {n + 1} of the chapter"
                         break
             return (
                 f"cell {i + 1} ({x[0]}, starting {first_line[:60]!r}{line}) differs in its {what}"
