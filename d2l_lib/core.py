@@ -594,7 +594,7 @@ def read_timemachine():
     return download_timemachine().read_text(encoding="utf-8")
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 199)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 196)
 def normalize_text(text):
     """Lower-case letters; every run of other characters becomes one space.
 
@@ -608,7 +608,7 @@ def normalize_text(text):
     return " ".join(pieces).lower()
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 232)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 225)
 class Vocab:
     """A two-way map between tokens (strings) and indices 0, ..., len - 1."""
 
@@ -641,7 +641,7 @@ class Vocab:
             return [self.idx_to_token[self._index(i)] for i in indices]
         return self.idx_to_token[self._index(indices)]
 
-    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 304)
+    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 297)
     def _index(self, index):
         """`index` as an int in range(len(self)), else a clear error."""
         try:
@@ -663,7 +663,7 @@ class Vocab:
         return i
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 275)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 268)
 def _vocab_tokens(tokens, reserved_tokens):
     """`tokens` as one flat list; a clear error unless every token is a str."""
     if isinstance(reserved_tokens, str):
@@ -684,7 +684,7 @@ def _vocab_tokens(tokens, reserved_tokens):
     return tokens
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 295)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 288)
 def _lookup_token(token):
     if not isinstance(token, str):
         raise TypeError(
@@ -694,7 +694,7 @@ def _lookup_token(token):
     return token
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 373)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 361)
 class TimeMachine(DataModule):
     """The Time Machine as character-level language-model data."""
 
@@ -714,7 +714,7 @@ class TimeMachine(DataModule):
         vocab = Vocab(tokens) if vocab is None else vocab
         return vocab[list(tokens)], vocab
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 484)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 469)
     def __init__(self, batch_size, num_steps, num_train=10000, num_val=5000,
                  whole_corpus=False):
         """Windows of num_steps + 1 tokens: inputs X, labels Y (X moved by one).
@@ -732,7 +732,7 @@ class TimeMachine(DataModule):
         self.num_train_tokens = (int(0.9 * len(self.corpus)) if whole_corpus
                                  else None)
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 503)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 488)
     def window_range(self, train):
         """The indices of the windows (rows of X and Y) of one split."""
         if not self.whole_corpus:
@@ -742,14 +742,14 @@ class TimeMachine(DataModule):
         split = self.num_train_tokens
         return range(split - self.num_steps) if train else range(split, len(self.X))
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 514)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 499)
     def get_dataloader(self, train):
         rows = self.window_range(train)
         return self.get_tensorloader([self.X, self.Y], train,
                                      slice(rows.start, rows.stop))
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 529)
+# Defined in book/text_data.md, section "Overlapping windows" (line 513)
 def _positive_int(owner, name, value, meaning):
     """`value` as an int, or a clear error unless it is an integer >= 1."""
     try:
@@ -764,7 +764,7 @@ def _positive_int(owner, name, value, meaning):
     return number
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 543)
+# Defined in book/text_data.md, section "Overlapping windows" (line 527)
 def _check_window_args(data):
     """Clear errors for TimeMachine sizes that give no usable windows."""
     who = type(data).__name__
@@ -804,7 +804,7 @@ def _check_window_args(data):
             stacklevel=3)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 672)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 649)
 def _num_partition_batches(num_tokens, batch_size, num_steps, owner):
     b = _positive_int(owner, "batch_size", batch_size, "rows per minibatch")
     n = _positive_int(owner, "num_steps", num_steps, "tokens per row")
@@ -816,7 +816,7 @@ def _num_partition_batches(num_tokens, batch_size, num_steps, owner):
     return num_batches
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 683)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 660)
 def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
     """Random sampling: minibatches (X, Y) of shuffled, non-overlapping pieces.
 
@@ -836,7 +836,7 @@ def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
         yield corpus[pos], corpus[pos + 1]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 704)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 681)
 def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
     """Sequential partitioning: row i of minibatch k + 1 continues row i of k.
 
@@ -857,7 +857,7 @@ def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
         yield rows_x[:, cols], rows_y[:, cols]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 788)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 765)
 class SeqDataLoader:
     """A reusable loader over a partitioned corpus: each pass is one epoch.
 
@@ -889,7 +889,7 @@ class SeqDataLoader:
                                       self.num_steps, "SeqDataLoader")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 819)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 796)
 class TimeMachinePartitioned(TimeMachine):
     """The whole Time Machine, by random sampling or sequential partitioning."""
 
@@ -914,7 +914,7 @@ class TimeMachinePartitioned(TimeMachine):
         return SeqDataLoader(self.val_corpus, rows, n, "sequential", self.seed)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 847)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 824)
 def _check_loader_args(sampling, generator):
     if not isinstance(sampling, str) or sampling not in ("random",
                                                          "sequential"):
@@ -927,7 +927,7 @@ def _check_loader_args(sampling, generator):
                         f"({type(generator).__name__}).")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 859)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 836)
 def _partition_split(data):
     """The first validation token of TimeMachinePartitioned, after checks."""
     who = type(data).__name__
@@ -959,13 +959,13 @@ def _partition_split(data):
     return split
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 940)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 915)
 def perplexity(nll):
     """exp of the mean of `nll`, per-token negative log-likelihoods (nats)."""
     return _checked_nll(nll).mean().exp().item()
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 949)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 924)
 def _checked_nll(nll):
     """`nll` as a float64 tensor, or a clear error if no mean makes sense."""
     try:
