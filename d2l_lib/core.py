@@ -604,7 +604,7 @@ def normalize_text(text):
         raise TypeError(f"normalize_text expects a str, got "
                         f"{type(text).__name__}; decode bytes first, "
                         f"e.g. raw.decode('utf-8').")
-    pieces = re.split("[^A-Za-z]+", text)  # the runs of letters
+    pieces = re.split("[^A-Za-z]+", text)  # runs of letters (or "" at an end)
     return " ".join(pieces).lower()
 
 

@@ -649,3 +649,18 @@ def test_perplexity_rejects_what_has_no_perplexity():
 def test_build_rejects_bytes_with_a_hint():
     with pytest.raises(TypeError, match=r"decode\('utf-8'\)"):
         d2l.normalize_text(b"bytes")
+
+
+# ---- The chapter's page ------------------------------------------------------------------------
+
+
+def test_chapter_code_fits_the_page_and_hides_its_bookkeeping():
+    chapter = (Path(__file__).resolve().parents[1] / "book" / "text_data.md").read_text()
+    cells = re.findall(r"```\{code-cell\} ipython3\n(.*?)```", chapter, re.S)
+    assert len(cells) > 10
+    for cell in cells[1:]:  # the first is the generated Colab setup cell
+        hidden = re.match(r":tags: \[[^\]]*remove-cell", cell)
+        assert hidden or "glue(" not in cell, cell[:200]
+        assert "_preprocess(" not in cell or "def _preprocess" in cell  # public calls only
+        for line in cell.splitlines():
+            assert len(line) <= 80, line
