@@ -656,7 +656,7 @@ def test_build_rejects_bytes_with_a_hint():
 
 def test_chapter_code_fits_the_page_and_hides_its_bookkeeping():
     chapter = (Path(__file__).resolve().parents[1] / "book" / "text_data.md").read_text()
-    cells = re.findall(r"```\{code-cell\} ipython3\n(.*?)```", chapter, re.S)
+    cells = re.findall(r"```\{code-cell\} ipython3\n(.*?)```", chapter, re.DOTALL)
     assert len(cells) > 10
     for cell in cells[1:]:  # the first is the generated Colab setup cell
         hidden = re.match(r":tags: \[[^\]]*remove-cell", cell)
