@@ -57,6 +57,7 @@ __all__ = [
     "grad_norm",
     "in_notebook",
     "init_rnn_state",
+    "normalize_text",
     "num_gpus",
     "perplexity",
     "read_timemachine",
@@ -72,6 +73,7 @@ __all__ = [
 ]
 
 import io
+import operator
 
 from matplotlib.figure import Figure
 
@@ -480,31 +482,36 @@ class Trainer(HyperParameters):
             self.clipped_steps += finite & (norm > grad_clip_val)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 89)
-DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
+# Defined in book/text_data.md, section "Reading the corpus" (line 80)
+DATA_URL = "https://d2l-data.s3-accelerate.amazonaws.com/"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 90)
-_data_dir_setting = None
+# Defined in book/text_data.md, section "Reading the corpus" (line 81)
+TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 93)
+# Defined in book/text_data.md, section "Reading the corpus" (line 82)
+_data_dir_setting = None  # set by set_data_dir
+
+
+# Defined in book/text_data.md, section "Reading the corpus" (line 85)
 def set_data_dir(path):
-    """Read and download data files in `path` (`None` restores the default).
+    """Keep data files in `path` (None: back to the default folder).
 
-    The environment variable D2L_DATA_DIR, when set, takes precedence (see `data_dir`).
+    D2L_DATA_DIR, when set, still wins; then this warns.
     """
     global _data_dir_setting
     _data_dir_setting = None if path is None else Path(path).expanduser()
-    if path is not None and os.environ.get("D2L_DATA_DIR"):
-        warnings.warn(
-            f"D2L_DATA_DIR={os.environ['D2L_DATA_DIR']} is set and takes precedence over "
-            f"set_data_dir({str(path)!r}); unset it to use {path}.", stacklevel=2)
+    env = os.environ.get("D2L_DATA_DIR")
+    if path is not None and env:
+        warnings.warn(f"D2L_DATA_DIR={env} is set and takes precedence over "
+                      f"set_data_dir({str(path)!r}); unset it to use {path}.",
+                      stacklevel=2)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 106)
+# Defined in book/text_data.md, section "Reading the corpus" (line 99)
 def data_dir():
-    """The data folder: $D2L_DATA_DIR, else the set_data_dir folder, else a user cache."""
+    """$D2L_DATA_DIR, else the set_data_dir folder, else a per-user cache."""
     if os.environ.get("D2L_DATA_DIR"):
         return Path(os.environ["D2L_DATA_DIR"]).expanduser()
     if _data_dir_setting is not None:
@@ -513,33 +520,36 @@ def data_dir():
     return Path(cache) / "d2l_lib"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 124)
+# Defined in book/text_data.md, section "Reading the corpus" (line 109)
 class DataError(RuntimeError):
-    """A data file is missing and cannot be downloaded, or fails its checksum."""
+    """A data file is missing and cannot be downloaded, or fails its check."""
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 128)
+# Defined in book/text_data.md, section "Reading the corpus" (line 113)
 def sha1_of(path):
-    """The SHA-1 hex digest of the file at `path`."""
+    """The SHA-1 hex digest of the file at `path`, read in 1 MiB chunks."""
     digest = hashlib.sha1()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
+        while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 137)
+# Defined in book/text_data.md, section "Reading the corpus" (line 122)
 def _where_hint(path):
-    return (f"Put a good copy of the file at\n    {path}\nor set the environment variable "
-            f"D2L_DATA_DIR to a folder that holds {path.name} "
-            f"(d2l.set_data_dir(folder) does the same from Python).")
+    return (f"Put a good copy of the file at\n    {path}\nor set the "
+            f"environment variable D2L_DATA_DIR to a folder that holds "
+            f"{path.name} (d2l.set_data_dir(folder) does the same from "
+            f"Python).")
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 148)
+# Defined in book/text_data.md, section "Reading the corpus" (line 129)
 def download(url, folder=None, sha1_hash=None):
-    """The local Path of `url`'s file in `folder` (default: data_dir()), downloaded if absent.
+    """The local Path of `url`'s file in `folder` (default: data_dir()).
 
-    With `sha1_hash`, the file must have that SHA-1 digest, else DataError is raised.
+    The file is downloaded if absent. With `sha1_hash` it must have that
+    digest, else DataError. A download goes to a `.part` file that is renamed
+    only once its digest matches, so no half-written file keeps the name.
     """
     folder = data_dir() if folder is None else Path(folder)
     path = folder / url.split("/")[-1]
@@ -547,22 +557,24 @@ def download(url, folder=None, sha1_hash=None):
         actual = sha1_of(path)
         if sha1_hash is not None and actual != sha1_hash:
             raise DataError(
-                f"Checksum mismatch for {path}: expected SHA-1 {sha1_hash}, actual {actual}.\n"
-                f"The file is corrupt or not the expected one. Delete it (rm '{path}') so that "
-                f"it is downloaded again from {url}, or set the environment variable "
-                f"D2L_DATA_DIR to a folder that holds a good copy.")
+                f"Checksum mismatch for {path}: expected SHA-1 {sha1_hash}, "
+                f"actual {actual}.\nThe file is corrupt or not the expected "
+                f"one. Delete it (rm '{path}') so that it is downloaded again "
+                f"from {url}, or set the environment variable D2L_DATA_DIR "
+                f"to a folder that holds a good copy.")
         return path
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
             content = response.read()
     except OSError as err:  # no network, DNS failure, HTTP error, timeout
-        raise DataError(f"{path} does not exist, and downloading it from {url} failed "
-                        f"({err}).\n"
-                        + _where_hint(path)) from err
+        raise DataError(f"{path} does not exist, and downloading it from "
+                        f"{url} failed ({err}).\n" + _where_hint(path)
+                        ) from err
     actual = hashlib.sha1(content).hexdigest()
     if sha1_hash is not None and actual != sha1_hash:
-        raise DataError(f"The download of {url} has SHA-1 {actual}, expected {sha1_hash}; "
-                        f"nothing was saved.\n" + _where_hint(path))
+        raise DataError(f"The download of {url} has SHA-1 {actual}, expected "
+                        f"{sha1_hash}; nothing was saved.\n"
+                        + _where_hint(path))
     folder.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     part.write_bytes(content)
@@ -570,23 +582,119 @@ def download(url, folder=None, sha1_hash=None):
     return path
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 184)
-TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
-
-
-# Defined in book/text_data.md, section "Reading the corpus" (line 187)
+# Defined in book/text_data.md, section "Reading the corpus" (line 167)
 def download_timemachine():
     """The verified local Path of The Time Machine (downloaded on first use)."""
     return download(DATA_URL + "timemachine.txt", sha1_hash=TIMEMACHINE_SHA1)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 192)
+# Defined in book/text_data.md, section "Reading the corpus" (line 172)
 def read_timemachine():
     """The raw text of The Time Machine."""
     return download_timemachine().read_text(encoding="utf-8")
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 220)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 196)
+def normalize_text(text):
+    """Lower-case letters; every run of other characters becomes one space.
+
+    normalize_text("Time-Traveller, he said") == "time traveller he said"
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"normalize_text expects a str, got "
+                        f"{type(text).__name__}; decode bytes first, "
+                        f"e.g. raw.decode('utf-8').")
+    pieces = re.split("[^A-Za-z]+", text)  # runs of letters (or "" at an end)
+    return " ".join(pieces).lower()
+
+
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 225)
+class Vocab:
+    """A two-way map between tokens (strings) and indices 0, ..., len - 1."""
+
+    def __init__(self, tokens=(), min_freq=0, reserved_tokens=()):
+        tokens = _vocab_tokens(tokens, reserved_tokens)  # flat, all str
+        counts = collections.Counter(tokens)
+        # (token, count), most frequent first; ties keep first-seen order
+        self.token_freqs = sorted(counts.items(), key=lambda tc: -tc[1])
+        kept = {tok for tok, count in self.token_freqs if count >= min_freq}
+        self.idx_to_token = sorted(kept | {"<unk>", *reserved_tokens})
+        self.token_to_idx = {tok: i for i, tok in enumerate(self.idx_to_token)}
+
+    def __len__(self):
+        return len(self.idx_to_token)
+
+    @property
+    def unk(self):
+        """The index of `<unk>`, which every unknown token maps to."""
+        return self.token_to_idx["<unk>"]
+
+    def __getitem__(self, tokens):
+        """Token -> index; a list or tuple of tokens -> list of indices."""
+        if isinstance(tokens, (list, tuple)):
+            return [self[token] for token in tokens]
+        return self.token_to_idx.get(_lookup_token(tokens), self.unk)
+
+    def to_tokens(self, indices):
+        """Index -> token; a list, tuple or 1-d tensor of them -> list."""
+        if isinstance(indices, (list, tuple)) or getattr(indices, "ndim", 0):
+            return [self.idx_to_token[self._index(i)] for i in indices]
+        return self.idx_to_token[self._index(indices)]
+
+    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 297)
+    def _index(self, index):
+        """`index` as an int in range(len(self)), else a clear error."""
+        try:
+            i = None if isinstance(index, bool) else operator.index(index)
+        except TypeError:
+            i = None
+        if i is None:
+            raise TypeError(f"Vocab.to_tokens: an index must be an integer, got "
+                            f"{index!r} ({type(index).__name__}). Pass one index "
+                            f"or a flat list, tuple or 1-d integer tensor of "
+                            f"them (e.g. the argmax of the logits).")
+        if not 0 <= i < len(self):
+            raise IndexError(
+                f"Vocab.to_tokens: index {i} is out of range; this vocabulary has "
+                f"{len(self)} tokens, indices 0 to {len(self) - 1} (negative "
+                f"indices do not count from the end). Check where the index "
+                f"comes from: it should come from vocab[...] or from a model "
+                f"with len(vocab) outputs.")
+        return i
+
+
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 268)
+def _vocab_tokens(tokens, reserved_tokens):
+    """`tokens` as one flat list; a clear error unless every token is a str."""
+    if isinstance(reserved_tokens, str):
+        raise TypeError(f"Vocab: reserved_tokens must be a list of tokens, got "
+                        f"the string {reserved_tokens!r}; write "
+                        f"reserved_tokens=[{reserved_tokens!r}].")
+    tokens = list(tokens)
+    if tokens and isinstance(tokens[0], (list, tuple)):  # one list per line
+        tokens = [token for line in tokens for token in line]
+    groups = {"tokens": tokens, "reserved_tokens": reserved_tokens}
+    for name, group in groups.items():
+        for token in group:
+            if not isinstance(token, str):
+                raise TypeError(
+                    f"Vocab: every token must be a str, but {name} holds "
+                    f"{token!r} ({type(token).__name__}). Convert the tokens "
+                    f"to strings first, e.g. [str(t) for t in tokens].")
+    return tokens
+
+
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 288)
+def _lookup_token(token):
+    if not isinstance(token, str):
+        raise TypeError(
+            f"vocab[...] looks up tokens (str) or lists of them, got "
+            f"{token!r} ({type(token).__name__}). To turn indices into "
+            f"tokens, use vocab.to_tokens(...).")
+    return token
+
+
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 361)
 class TimeMachine(DataModule):
     """The Time Machine as character-level language-model data."""
 
@@ -594,140 +702,181 @@ class TimeMachine(DataModule):
         return read_timemachine()
 
     def _preprocess(self, text):
-        """Keep letters, turn every other run of characters into one space, lower-case."""
-        return re.sub("[^A-Za-z]+", " ", text).lower()
+        return normalize_text(text)
 
     def _tokenize(self, text):
-        """Character tokens."""
-        return list(text)
+        return list(text)  # one token per character
 
-    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 308)
     def build(self, raw_text, vocab=None):
-        """(corpus, vocab): the token indices of `raw_text` and the vocabulary used."""
+        """(corpus, vocab): the token indices of `raw_text`, and the vocabulary
+        used (built from `raw_text` itself when `vocab` is None)."""
         tokens = self._tokenize(self._preprocess(raw_text))
-        if vocab is None:
-            vocab = Vocab(tokens)
-        corpus = [vocab[token] for token in tokens]
-        return corpus, vocab
+        vocab = Vocab(tokens) if vocab is None else vocab
+        return vocab[list(tokens)], vocab
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 421)
-    def __init__(self, batch_size, num_steps, num_train=10000, num_val=5000, whole_corpus=False):
-        """Overlapping windows of num_steps + 1 tokens, with Y = X shifted by one token.
+    # Defined in book/text_data.md, section "Overlapping windows" (line 470)
+    def __init__(self, batch_size, num_steps, num_train=10000, num_val=5000,
+                 whole_corpus=False):
+        """Windows of num_steps + 1 tokens: inputs X, labels Y (X moved by one).
 
-        Default (the reference's): the first num_train windows train, the next num_val validate.
-        whole_corpus=True: every window within the first 90 % of the book trains and every
-        window within the last 10 % validates (num_train and num_val are then unused).
+        Default: the first num_train windows train, the next num_val validate.
+        whole_corpus=True: the windows inside the first 90 % of the book train,
+        those inside the last 10 % validate (num_train and num_val are unused).
         """
         DataModule.__init__(self)
         self.save_hyperparameters()
         self.corpus, self.vocab = self.build(self._download())
-        windows = torch.tensor(self.corpus).unfold(0, num_steps + 1, 1)  # window i starts at i
-        self.X, self.Y = windows[:, :-1], windows[:, 1:]
-        self.num_train_tokens = int(0.9 * len(self.corpus)) if whole_corpus else None
+        _check_window_args(self)  # clear errors for sizes that cannot work
+        windows = torch.tensor(self.corpus).unfold(0, num_steps + 1, 1)
+        self.X, self.Y = windows[:, :-1], windows[:, 1:]  # window i starts at i
+        self.num_train_tokens = (int(0.9 * len(self.corpus)) if whole_corpus
+                                 else None)
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 437)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 489)
+    def window_range(self, train):
+        """The indices of the windows (rows of X and Y) of one split."""
+        if not self.whole_corpus:
+            end = min(self.num_train + self.num_val, len(self.X))
+            return range(self.num_train) if train else range(self.num_train, end)
+        # window i reads tokens i..i + num_steps: no token in both splits
+        split = self.num_train_tokens
+        return range(split - self.num_steps) if train else range(split, len(self.X))
+
+    # Defined in book/text_data.md, section "Overlapping windows" (line 500)
     def get_dataloader(self, train):
-        if self.whole_corpus:  # a window starting at i uses tokens i, ..., i + num_steps
-            split, end = self.num_train_tokens, len(self.corpus) - self.num_steps
-            idx = slice(0, split - self.num_steps) if train else slice(split, end)
-        else:
-            idx = (slice(0, self.num_train) if train
-                   else slice(self.num_train, self.num_train + self.num_val))
-        return self.get_tensorloader([self.X, self.Y], train, idx)
+        rows = self.window_range(train)
+        return self.get_tensorloader([self.X, self.Y], train,
+                                     slice(rows.start, rows.stop))
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 260)
-class Vocab:
-    """A vocabulary: a two-way map between tokens and integer indices."""
-
-    def __init__(self, tokens=(), min_freq=0, reserved_tokens=()):
-        if tokens and isinstance(tokens[0], (list, tuple)):  # one list per line: flatten
-            tokens = [token for line in tokens for token in line]
-        counter = collections.Counter(tokens)
-        self.token_freqs = sorted(counter.items(), key=lambda x: x[1], reverse=True)
-        self.idx_to_token = sorted(set(["<unk>"] + list(reserved_tokens) + [
-            token for token, freq in self.token_freqs if freq >= min_freq]))
-        self.token_to_idx = {token: idx for idx, token in enumerate(self.idx_to_token)}
-
-    def __len__(self):
-        return len(self.idx_to_token)
-
-    def __getitem__(self, tokens):
-        if not isinstance(tokens, (list, tuple)):
-            return self.token_to_idx.get(tokens, self.unk)
-        return [self.__getitem__(token) for token in tokens]
-
-    def to_tokens(self, indices):
-        """Index -> token; a list, tuple or 1-d tensor of indices -> list of tokens."""
-        if isinstance(indices, (list, tuple)) or getattr(indices, "ndim", 0) > 0:
-            return [self.idx_to_token[int(index)] for index in indices]
-        return self.idx_to_token[int(indices)]
-
-    @property
-    def unk(self):  # index of the unknown token
-        return self.token_to_idx["<unk>"]
+# Defined in book/text_data.md, section "Overlapping windows" (line 514)
+def _positive_int(owner, name, value, meaning):
+    """`value` as an int, or a clear error unless it is an integer >= 1."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
+        error = TypeError if number is None else ValueError
+        example = {"num_train": 10000, "num_val": 5000}.get(name, 32)
+        raise error(f"{owner}: {name} must be an integer >= 1 ({meaning}), "
+                    f"got {value!r}. Pass e.g. {name}={example}.")
+    return number
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 532)
-def _num_partition_batches(num_tokens, batch_size, num_steps):
-    num_batches = (num_tokens - num_steps) // (batch_size * num_steps)
+# Defined in book/text_data.md, section "Overlapping windows" (line 528)
+def _check_window_args(data):
+    """Clear errors for TimeMachine sizes that give no usable windows."""
+    who = type(data).__name__
+    _positive_int(who, "batch_size", data.batch_size, "windows per minibatch")
+    n = _positive_int(who, "num_steps", data.num_steps, "tokens per window")
+    T = len(data.corpus)
+    if n >= T:
+        raise ValueError(f"{who}: num_steps={n} is too long: a window needs "
+                         f"num_steps + 1 tokens and the corpus has {T}. Use "
+                         f"num_steps <= {T - 1}.")
+    num_windows = T - n
+    if data.whole_corpus:
+        split = int(0.9 * T)
+        longest = min(split, T - split) - 1
+        if n > longest:
+            raise ValueError(
+                f"{who}: with whole_corpus=True, num_steps={n} leaves no "
+                f"validation window in the last {T - split} tokens. Use "
+                f"num_steps <= {longest}.")
+        return
+    num_train = _positive_int(who, "num_train", data.num_train,
+                              "training windows")
+    num_val = _positive_int(who, "num_val", data.num_val,
+                            "validation windows")
+    if num_train >= num_windows:
+        raise ValueError(
+            f"{who}: num_train={num_train} leaves no validation window: with "
+            f"num_steps={n} the corpus of {T} tokens has {num_windows} "
+            f"windows. Use num_train <= {num_windows - num_val} (so that "
+            f"num_train + num_val <= {num_windows}), or whole_corpus=True.")
+    if num_train + num_val > num_windows:
+        warnings.warn(
+            f"{who}: num_train + num_val = {num_train + num_val} is more than "
+            f"the {num_windows} windows there are; validation gets only the "
+            f"{num_windows - num_train} after the training windows. Pass "
+            f"num_val <= {num_windows - num_train} to silence this.",
+            stacklevel=3)
+
+
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 650)
+def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
+    b = _positive_int(owner, "batch_size", batch_size, "rows per minibatch")
+    n = _positive_int(owner, "num_steps", num_steps, "tokens per row")
+    num_batches = (num_tokens - n) // (b * n)
     if num_batches < 1:
-        raise ValueError(f"A corpus of {num_tokens} tokens is too short for one minibatch "
-                         f"of batch_size={batch_size} x num_steps={num_steps} tokens.")
+        raise ValueError(f"{owner}: a corpus of {num_tokens} tokens is too "
+                         f"short for one minibatch of batch_size={b} x "
+                         f"num_steps={n} tokens; make either smaller.")
     return num_batches
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 540)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 661)
 def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
-    """Random sampling: (X, Y) minibatches of non-overlapping subsequences, shuffled.
+    """Random sampling: minibatches (X, Y) of shuffled, non-overlapping pieces.
 
-    A random offset in [0, num_steps) starts the partition; each epoch has
+    A random offset in [0, num_steps) starts the cut; each epoch has
     (len(corpus) - num_steps) // (batch_size * num_steps) minibatches.
     """
     corpus = torch.as_tensor(corpus, dtype=torch.int64)
-    num_batches = _num_partition_batches(len(corpus), batch_size, num_steps)
+    num_batches = _num_partition_batches(len(corpus), batch_size, num_steps,
+                                         "seq_data_iter_random")
     offset = int(torch.randint(num_steps, (1,), generator=generator))
-    num_subseqs = (len(corpus) - offset - 1) // num_steps
-    order = torch.randperm(num_subseqs, generator=generator)[:num_batches * batch_size]
-    starts = offset + num_steps * order
+    num_pieces = (len(corpus) - offset - 1) // num_steps
+    order = torch.randperm(num_pieces, generator=generator)
+    starts = offset + num_steps * order[:num_batches * batch_size]
     for k in range(num_batches):
-        pos = starts[k * batch_size:(k + 1) * batch_size, None] + torch.arange(num_steps)
+        first = starts[k * batch_size:(k + 1) * batch_size]
+        pos = first[:, None] + torch.arange(num_steps)
         yield corpus[pos], corpus[pos + 1]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 559)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 682)
 def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
-    """Sequential partitioning: row i of minibatch k + 1 continues row i of minibatch k.
+    """Sequential partitioning: row i of minibatch k + 1 continues row i of k.
 
-    A random offset in [0, num_steps) starts the partition; each epoch has
+    A random offset in [0, num_steps) starts the rows; each epoch has
     (len(corpus) - num_steps) // (batch_size * num_steps) minibatches.
     """
     corpus = torch.as_tensor(corpus, dtype=torch.int64)
-    num_batches = _num_partition_batches(len(corpus), batch_size, num_steps)
+    num_batches = _num_partition_batches(len(corpus), batch_size, num_steps,
+                                         "seq_data_iter_sequential")
     offset = int(torch.randint(num_steps, (1,), generator=generator))
     row_len = (len(corpus) - offset - 1) // batch_size
-    Xs = corpus[offset:offset + batch_size * row_len].reshape(batch_size, row_len)
-    Ys = corpus[offset + 1:offset + 1 + batch_size * row_len].reshape(batch_size, row_len)
+    inputs = corpus[offset:offset + batch_size * row_len]
+    labels = corpus[offset + 1:offset + 1 + batch_size * row_len]
+    rows_x = inputs.reshape(batch_size, row_len)
+    rows_y = labels.reshape(batch_size, row_len)
     for k in range(num_batches):
-        yield Xs[:, k * num_steps:(k + 1) * num_steps], Ys[:, k * num_steps:(k + 1) * num_steps]
+        cols = slice(k * num_steps, (k + 1) * num_steps)
+        yield rows_x[:, cols], rows_y[:, cols]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 620)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 766)
 class SeqDataLoader:
     """A reusable loader over a partitioned corpus: each pass is one epoch.
 
-    sampling: "random" (seq_data_iter_random) or "sequential" (seq_data_iter_sequential).
-    generator: a torch.Generator that successive epochs draw from, None for the global
-    torch generator, or an int seed that restarts every pass, so every pass is identical.
+    sampling: "random" or "sequential" (seq_data_iter_random / _sequential).
+    generator: a torch.Generator that successive epochs draw from, None for
+    the global generator, or an int seed that restarts every pass (so every
+    pass is the same).
     """
 
-    def __init__(self, corpus, batch_size, num_steps, sampling="sequential", generator=None):
-        iter_fns = {"random": seq_data_iter_random, "sequential": seq_data_iter_sequential}
-        if sampling not in iter_fns:
-            raise ValueError(f"sampling must be 'random' or 'sequential', not {sampling!r}")
+    def __init__(self, corpus, batch_size, num_steps, sampling="sequential",
+                 generator=None):
+        iter_fns = {"random": seq_data_iter_random,
+                    "sequential": seq_data_iter_sequential}
+        _check_loader_args(sampling, generator)
         self.corpus = torch.as_tensor(corpus, dtype=torch.int64)
-        self.batch_size, self.num_steps, self.sampling = batch_size, num_steps, sampling
-        self.iter_fn, self.generator = iter_fns[sampling], generator
+        self.batch_size, self.num_steps = batch_size, num_steps
+        self.sampling, self.generator = sampling, generator
+        self.iter_fn = iter_fns[sampling]
+        len(self)  # checks the sizes now rather than at the first epoch
 
     def __iter__(self):
         gen = self.generator
@@ -736,36 +885,108 @@ class SeqDataLoader:
         return self.iter_fn(self.corpus, self.batch_size, self.num_steps, gen)
 
     def __len__(self):
-        return _num_partition_batches(len(self.corpus), self.batch_size, self.num_steps)
+        return _num_partition_batches(len(self.corpus), self.batch_size,
+                                      self.num_steps, "SeqDataLoader")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 656)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 797)
 class TimeMachinePartitioned(TimeMachine):
-    """The whole Time Machine, partitioned by random sampling or sequential partitioning."""
+    """The whole Time Machine, by random sampling or sequential partitioning."""
 
-    def __init__(self, batch_size, num_steps, sampling="sequential", val_fraction=0.1, seed=0):
+    def __init__(self, batch_size, num_steps, sampling="sequential",
+                 val_fraction=0.1, seed=0):
         DataModule.__init__(self)
         self.save_hyperparameters()
-        if sampling not in ("random", "sequential"):
-            raise ValueError(f"sampling must be 'random' or 'sequential', not {sampling!r}")
+        _check_loader_args(sampling, seed)
         self.corpus, self.vocab = self.build(self._download())
-        split = int(len(self.corpus) * (1 - val_fraction))
-        self.train_corpus, self.val_corpus = self.corpus[:split], self.corpus[split:]
+        split = _partition_split(self)  # checks the sizes
+        self.train_corpus, self.val_corpus = (self.corpus[:split],
+                                              self.corpus[split:])
         self.generator = torch.Generator().manual_seed(seed)
 
     def get_dataloader(self, train):
         if train:
-            return SeqDataLoader(self.train_corpus, self.batch_size, self.num_steps,
-                                 self.sampling, self.generator)
-        # Fewer rows when the held-out tail is too short for batch_size rows of num_steps.
-        rows = min(self.batch_size, (len(self.val_corpus) - self.num_steps) // self.num_steps)
-        return SeqDataLoader(self.val_corpus, rows, self.num_steps, "sequential", self.seed)
+            return SeqDataLoader(self.train_corpus, self.batch_size,
+                                 self.num_steps, self.sampling, self.generator)
+        # fewer rows when the tail is too short for batch_size rows
+        n = self.num_steps
+        rows = min(self.batch_size, (len(self.val_corpus) - n) // n)
+        return SeqDataLoader(self.val_corpus, rows, n, "sequential", self.seed)
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 723)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 825)
+def _check_loader_args(sampling, generator):
+    if not isinstance(sampling, str) or sampling not in ("random",
+                                                         "sequential"):
+        raise ValueError(f"sampling must be 'random' or 'sequential', not "
+                         f"{sampling!r}.")
+    if isinstance(generator, bool) or not (
+            generator is None or isinstance(generator, (int, torch.Generator))):
+        raise TypeError(f"the generator (or seed) must be None, an int seed "
+                        f"or a torch.Generator, got {generator!r} "
+                        f"({type(generator).__name__}).")
+
+
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 837)
+def _partition_split(data):
+    """The first validation token of TimeMachinePartitioned, after checks."""
+    who = type(data).__name__
+    b = _positive_int(who, "batch_size", data.batch_size, "rows per minibatch")
+    n = _positive_int(who, "num_steps", data.num_steps, "tokens per row")
+    fraction = data.val_fraction
+    is_number = (isinstance(fraction, (int, float))
+                 and not isinstance(fraction, bool))
+    if not is_number or not 0 < fraction < 1:
+        raise (ValueError if is_number else TypeError)(
+            f"{who}: val_fraction must be a number strictly between 0 and 1 "
+            f"(the share of the book held out for validation), got "
+            f"{fraction!r}. Pass e.g. val_fraction=0.1.")
+    if isinstance(data.seed, bool) or not isinstance(data.seed, int):
+        raise TypeError(f"{who}: seed must be an int (it seeds the training "
+                        f"epochs' offsets and order), got {data.seed!r}. "
+                        f"Pass e.g. seed=0.")
+    T = len(data.corpus)
+    split = int(T * (1 - fraction))
+    if (split - n) // (b * n) < 1:
+        raise ValueError(f"{who}: the {split} training tokens are too few for "
+                         f"one minibatch of batch_size={b} x num_steps={n}; "
+                         f"make them smaller or val_fraction smaller.")
+    if (T - split - n) // n < 1:
+        raise ValueError(f"{who}: the {T - split} validation tokens are too "
+                         f"few for one row of num_steps={n} inputs and labels "
+                         f"(it needs {2 * n}); use a larger val_fraction or "
+                         f"a smaller num_steps.")
+    return split
+
+
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 916)
 def perplexity(nll):
-    """exp of the mean of `nll`, the per-token negative log-likelihoods (natural log)."""
-    return math.exp(torch.as_tensor(nll, dtype=torch.float64).mean().item())
+    """exp of the mean of `nll`, per-token negative log-likelihoods (nats)."""
+    return _checked_nll(nll).mean().exp().item()
+
+
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 925)
+def _checked_nll(nll):
+    """`nll` as a float64 tensor, or a clear error if no mean makes sense."""
+    try:
+        nll = torch.as_tensor(nll, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"perplexity expects numbers (a tensor, list or "
+                        f"float of per-token losses), got "
+                        f"{type(nll).__name__}.") from err
+    if nll.numel() == 0:
+        raise ValueError("perplexity: nll is empty, and the mean over no "
+                         "tokens is undefined; pass at least one loss.")
+    if nll.isnan().any():
+        raise ValueError(f"perplexity: nll holds {int(nll.isnan().sum())} "
+                         f"NaN value(s) among {nll.numel()}; find where they "
+                         f"come from (a diverged model, 0 * log 0).")
+    if (nll < 0).any():
+        raise ValueError(f"perplexity: negative log-likelihoods are >= 0, "
+                         f"got {nll.min().item():.4g}. Did you pass "
+                         f"log-probabilities? Negate them: "
+                         f"perplexity(-log_p).")
+    return nll
 
 
 # Defined in book/rnn_scratch.md, section "The layer, step by step" (line 110)
