@@ -59,7 +59,8 @@ def book(tmp_path):
     for folder in ("book", "notebooks", "_ext", "tools"):
         (tmp_path / folder).mkdir()
     shutil.copy(ROOT / "_ext" / "stored_outputs.py", tmp_path / "_ext")
-    shutil.copy(ROOT / "tools" / "notebooks.py", tmp_path / "tools")
+    for tool in ("notebooks.py", "figure_check.py"):
+        shutil.copy(ROOT / "tools" / tool, tmp_path / "tools")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
                                        "  - file: book/alpha\n")
     (tmp_path / "_config.yml").write_text(
