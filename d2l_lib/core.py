@@ -76,7 +76,7 @@ import io
 from matplotlib.figure import Figure
 
 
-# Defined in book/toolkit.md, section "A small training toolkit" (line 55)
+# Defined in book/toolkit.md, section "A small training toolkit" (line 56)
 def glue(name, value, display=False):
     """Publish `value` under `name` for the page's prose ({glue:text}`name`).
 
@@ -90,17 +90,17 @@ def glue(name, value, display=False):
     myst_nb_glue(name, value, display=display)
 
 
-# Defined in book/toolkit.md, section "Two Python helpers" (line 135)
+# Defined in book/toolkit.md, section "Two Python helpers" (line 146)
 def add_to_class(Class):
-    """Decorator: make the decorated function a method of `Class`."""
-    def attach(function):
-        setattr(Class, function.__name__, function)
-        # returns None: the name stays free in the notebook, the method lives
-        # on the class only
-    return attach
+    """Decorator: make the decorated function a method of `Class`.
+
+    The decorator returns what setattr returns, None, so the function's
+    name in the notebook is freed: the method lives on the class only.
+    """
+    return lambda method: setattr(Class, method.__name__, method)
 
 
-# Defined in book/toolkit.md, section "Two Python helpers" (line 171)
+# Defined in book/toolkit.md, section "Two Python helpers" (line 182)
 class HyperParameters:
     """Base class of objects that keep their constructor's arguments."""
 
@@ -125,7 +125,7 @@ class HyperParameters:
             setattr(self, name, value)
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 225)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 235)
 class Module(nn.Module, HyperParameters):
     """Base class of models: network, loss, steps, optimizer, progress plot."""
 
@@ -159,9 +159,10 @@ class Module(nn.Module, HyperParameters):
         self.plot("loss", loss, train=False, weight=labels.numel())
 
     def configure_optimizers(self):
+        """Plain minibatch SGD with the model's learning rate `lr`."""
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 277)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 288)
     def plot(self, key, value, train, weight=1, transform=None):
         """Log `value` as 'train_<key>' or 'val_<key>' for the history and board.
 
@@ -190,7 +191,7 @@ class Module(nn.Module, HyperParameters):
         self.board.draw(x, shown, label, every_n=max(1, int(n)))
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 341)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 351)
 def in_notebook():
     """True inside a Jupyter kernel (Jupyter, VS Code, Colab), where the
     board can show figures; False in scripts and the terminal IPython."""
@@ -202,7 +203,7 @@ def in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 352)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 362)
 class ProgressBoard(HyperParameters):
     """Training curves: a live plot in Jupyter, one line per epoch elsewhere.
 
@@ -251,7 +252,7 @@ class ProgressBoard(HyperParameters):
         names = [name for split, name in names if split is not None]
         return ", ".join(dict.fromkeys(names))
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 404)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 414)
     def draw(self, x, y, label, every_n=1):
         """Add (x, y) to curve `label`; the curve gets the mean of every
         `every_n` points. Redraws when the throttle allows it."""
@@ -275,7 +276,7 @@ class ProgressBoard(HyperParameters):
                 and self.draw_seconds <= self.draw_budget * (now - self.start)):
             self.redraw()
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 429)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 439)
     def redraw(self):
         """Bring the figure up to date and show it in place of the last one."""
         tic = time.perf_counter()
@@ -314,7 +315,7 @@ class ProgressBoard(HyperParameters):
         self.last_draw = time.perf_counter()
         self.draw_seconds += self.last_draw - tic
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 469)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 479)
     def show(self, png):
         """Show PNG bytes in the notebook, replacing the board's last image."""
         from IPython.display import Image, display
@@ -324,13 +325,13 @@ class ProgressBoard(HyperParameters):
         else:
             self.handle.update(Image(data=png, format="png"))
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 480)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 490)
     def flush(self):
         """Draw what the throttling held back; call once after the last point."""
         if self.display and self.live and self.stale:
             self.redraw()
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 487)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 497)
     def log_epoch(self, epoch, num_epochs, values):
         """Outside Jupyter, print one line with the epoch's values (in Jupyter
         the plot shows them)."""
@@ -340,7 +341,7 @@ class ProgressBoard(HyperParameters):
             print(f"epoch {epoch}/{num_epochs}: {numbers}", flush=True)
 
 
-# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 638)
+# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 648)
 class Classifier(Module):
     """A Module whose outputs are logits, (batch, classes) or
     (batch, steps, classes), for integer labels (batch,) or (batch, steps)."""
@@ -367,7 +368,7 @@ class Classifier(Module):
         self.plot("acc", accuracy, train=False, weight=count)
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 697)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 707)
 def _minibatch_size(data):
     """data.batch_size, checked: a whole number >= 1."""
     size = getattr(data, "batch_size", None)
@@ -386,7 +387,7 @@ def _minibatch_size(data):
     return size
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 717)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 727)
 class DataModule(HyperParameters):
     """Base class of data: hands out training and validation minibatches."""
 
@@ -398,9 +399,11 @@ class DataModule(HyperParameters):
             f"{type(self).__name__} needs a get_dataloader(train) method")
 
     def train_dataloader(self):
+        """The training minibatches, reshuffled at every epoch."""
         return self.get_dataloader(train=True)
 
     def val_dataloader(self):
+        """The validation minibatches (None: no validation)."""
         return self.get_dataloader(train=False)
 
     def get_tensorloader(self, tensors, train, indices=slice(0, None)):
@@ -419,54 +422,56 @@ class DataModule(HyperParameters):
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 810)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 822)
 def cpu():
     """The CPU device."""
     return torch.device("cpu")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 815)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 827)
 def gpu(i=0):
     """The `i`-th GPU (CUDA) device."""
     return torch.device(f"cuda:{i}")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 820)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 832)
 def num_gpus():
     """The number of CUDA GPUs this process can use."""
     return torch.cuda.device_count()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 825)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 837)
 def try_gpu(i=0):
     """The `i`-th GPU if it exists, else the CPU."""
     return gpu(i) if num_gpus() > i else cpu()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 830)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 842)
 def try_all_gpus():
     """All GPUs, or an empty list when there is none."""
     return [gpu(i) for i in range(num_gpus())]
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 835)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 847)
 def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
                              stop_on_nonfinite):
     """Raise a TypeError or ValueError that says what is wrong and how to
     fix it, for each argument of Trainer that makes no sense."""
-    def whole(name, value, least, example):
+    def whole(name, value, least, meaning, example):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(
-                f"Trainer({name}={value!r}): {name} must be a whole number "
-                f">= {least}, got a {type(value).__name__}; "
+                f"Trainer({name}={value!r}): {name}, {meaning}, must be a "
+                f"whole number >= {least}, got a {type(value).__name__}; "
                 f"for example {example}")
         if value < least:
             raise ValueError(
-                f"Trainer({name}={value!r}): {name} must be >= {least}, "
-                f"got {value}; for example {example}")
+                f"Trainer({name}={value!r}): {name}, {meaning}, must be "
+                f">= {least}, got {value}; for example {example}")
 
-    whole("max_epochs", max_epochs, 1, "Trainer(max_epochs=10)")
-    whole("num_gpus", num_gpus, 0, "num_gpus=1 (use a GPU if there is one)")
+    whole("max_epochs", max_epochs, 1, "the number of passes over the data",
+          "Trainer(max_epochs=10)")
+    whole("num_gpus", num_gpus, 0, "the number of GPUs wanted",
+          "num_gpus=1 (a GPU if there is one)")
     theta = gradient_clip_val
     if isinstance(theta, bool) or not isinstance(
             theta, (int, float, np.integer, np.floating)):
@@ -485,7 +490,7 @@ def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
             "True or False")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 870)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 884)
 def _check_fit_arguments(model, data):
     """A clear TypeError when fit gets something else than a model and data
     (for example the two swapped)."""
@@ -500,7 +505,7 @@ def _check_fit_arguments(model, data):
                 "Module and a DataModule, in that order")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 884)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 898)
 def _check_loaders(data, num_train_batches, val):
     """A clear ValueError when a split gives no minibatch at all."""
     name = type(data).__name__
@@ -515,7 +520,7 @@ def _check_loaders(data, num_train_batches, val):
             "train without validation")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 900)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 914)
 class Trainer(HyperParameters):
     """Fits a Module to a DataModule on one device; keeps `history`, one
     value per epoch and logged label."""
@@ -548,7 +553,7 @@ class Trainer(HyperParameters):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 942)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 965)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
         _check_fit_arguments(model, data)
@@ -572,7 +577,7 @@ class Trainer(HyperParameters):
             model.board.flush()
         self.report_skipped_steps()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 967)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 990)
     def finish_epoch(self):
         """Append this epoch's value of every logged label to `history`."""
         values = {}
@@ -585,7 +590,7 @@ class Trainer(HyperParameters):
         self.check_skipped_steps()
         self.model.board.log_epoch(self.epoch + 1, self.max_epochs, values)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 989)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1012)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
         self.model.train()  # training behaviour of layers such as dropout
@@ -595,15 +600,14 @@ class Trainer(HyperParameters):
             loss.backward()
             self.update(loss)  # clip if asked; step unless not finite
             self.train_batch_idx += 1
-        if self.val_dataloader is None:
-            return
-        self.model.eval()
-        with torch.no_grad():
-            for batch in map(self.prepare_batch, self.val_dataloader):
-                self.model.validation_step(batch)
-                self.val_batch_idx += 1
+        if self.val_dataloader is not None:
+            self.model.eval()  # evaluation behaviour, no graph recorded
+            with torch.no_grad():
+                for batch in map(self.prepare_batch, self.val_dataloader):
+                    self.model.validation_step(batch)
+                    self.val_batch_idx += 1
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1011)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1033)
     def reset_step_counters(self):
         """At the start of fit: zero skipped_steps and clipped_steps (int64
         tensors on the device) and the divergence bookkeeping."""
@@ -613,7 +617,7 @@ class Trainer(HyperParameters):
         self.skips_seen, self.warned, self.should_stop = 0, False, False
         self.sync_each_step = self.checks_each_step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1022)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1044)
     def checks_each_step(self):
         """Whether `update` reads the finiteness of each step on the host.
 
@@ -628,7 +632,7 @@ class Trainer(HyperParameters):
             for group in self.optim.param_groups)
         return self.device.type == "cpu" or not plain_sgd
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1038)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1060)
     def update(self, loss):
         """Clip the gradients if asked, then take the optimizer step, unless the
         loss or the global gradient norm is not finite: such a step is skipped
@@ -658,7 +662,7 @@ class Trainer(HyperParameters):
             torch.full_like(self.first_skip, self.train_batch_idx), self.first_skip)
         self.optim.step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1069)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1091)
     def divergence_message(self, step, loss=None):
         """What went wrong at `step` (0-based) of this epoch, and what to do."""
         what = ("the loss or the gradient norm is not finite" if loss is None
@@ -678,7 +682,7 @@ class Trainer(HyperParameters):
                 "Trainer(..., stop_on_nonfinite=True) stops training after the "
                 "epoch in which this happens.")
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1090)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1112)
     def warn(self, message):
         """Issue a RuntimeWarning at the line that called fit, every time
         (warnings repeated in a notebook are not swallowed)."""
@@ -693,7 +697,7 @@ class Trainer(HyperParameters):
             message, RuntimeWarning, where.f_code.co_filename, where.f_lineno,
             module=where.f_globals.get("__name__"), registry=None)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1106)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1128)
     def check_skipped_steps(self):
         """At the end of an epoch: warn about skipped steps not yet reported
         (those found without waiting for the GPU), stop if asked to."""
@@ -707,7 +711,7 @@ class Trainer(HyperParameters):
         self.warned, self.skips_seen = True, skipped
         self.should_stop = self.stop_on_nonfinite
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1121)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1143)
     def report_skipped_steps(self):
         """At the end of fit: say how many steps were skipped, if any."""
         skipped = int(self.skipped_steps)
@@ -749,7 +753,7 @@ class Trainer(HyperParameters):
             self.clipped_steps += finite & (norm > grad_clip_val)
 
 
-# Defined in book/toolkit.md, section "Putting it together" (line 1163)
+# Defined in book/toolkit.md, section "Putting it together" (line 1181)
 def set_seed(seed):
     """Seed Python's, NumPy's and PyTorch's (CPU and GPU) generators."""
     random.seed(seed)

@@ -473,7 +473,7 @@ def test_trainer_runs_exactly_the_plain_pytorch_loop():
 
 @pytest.mark.parametrize("kwargs, error, words", [
     ({"max_epochs": -2}, ValueError, r"max_epochs=-2.*>= 1.*max_epochs=10"),
-    ({"max_epochs": 0}, ValueError, r"max_epochs must be >= 1, got 0"),
+    ({"max_epochs": 0}, ValueError, r"max_epochs, the number of passes over the data, must be >= 1, got 0"),
     ({"max_epochs": 2.5}, TypeError, r"max_epochs=2\.5.*whole number.*float"),
     ({"max_epochs": "3"}, TypeError, r"whole number.*str"),
     ({"max_epochs": True}, TypeError, r"whole number.*bool"),
