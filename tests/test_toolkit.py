@@ -420,6 +420,9 @@ def test_reported_val_perplexity_is_exp_of_the_mean_nll_of_the_split():
     assert [len(b[0]) for b in data.val_dataloader()] == [4, 4, 2]  # a short last batch
     exact = math.exp(_exact_split_nll(model, data, slice(10, 20)))
     assert trainer.history["val_ppl"][-1] == pytest.approx(exact, rel=1e-6)
+    with torch.no_grad():  # the data chapter's definition, on every token of the split
+        nll = model.loss(model(data.X[10:]), data.Y[10:], averaged=False)
+    assert trainer.history["val_ppl"][-1] == pytest.approx(d2l.perplexity(nll), rel=1e-6)
     # the mean of per-minibatch perplexities is another, larger number
     per_batch = []
     with torch.no_grad():
