@@ -4,6 +4,7 @@ import math
 import random
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -683,3 +684,26 @@ def test_counters_restart_with_each_fit():
     _fit_recording(model, Regression(), trainer)  # calls go on: step 1 is not hit again
     assert int(trainer.skipped_steps) == 0
     assert int(trainer.clipped_steps) == 0
+
+
+# ---------------------------------------------------------------------------------------
+# the chapter's own conventions (book/toolkit.md)
+
+
+def _chapter_code_cells():
+    text = (Path(__file__).resolve().parent.parent / "book" / "toolkit.md").read_text()
+    cells = re.findall(r"^```\{code-cell\} ipython3\n(.*?)^```$", text,
+                       re.MULTILINE | re.DOTALL)
+    for cell in cells:
+        tags = re.match(r":tags: \[(.*)\]\n", cell)
+        yield (tags[1].split(", ") if tags else []), cell
+
+
+def test_toolkit_code_fits_the_page_and_hides_its_glue():
+    for tags, cell in _chapter_code_cells():
+        if "google.colab" in cell:
+            continue  # the generated Colab cell, removed from the page
+        too_long = [line for line in cell.splitlines() if len(line) > 80]
+        assert not too_long, too_long
+        if "glue(" in cell and "#@save" not in cell:
+            assert "remove-cell" in tags, cell
