@@ -78,12 +78,12 @@ import operator
 from matplotlib.figure import Figure
 
 
-# Defined in book/toolkit.md, section "A small training toolkit" (line 69)
+# Defined in book/toolkit.md, section "A small training toolkit" (line 56)
 def glue(name, value, display=False):
     """Publish `value` under `name` for the page's prose ({glue:text}`name`).
 
-    Where MyST-NB is not installed (Colab, a bare Jupyter), there is no page to publish to,
-    and this does nothing.
+    Where MyST-NB is not installed (Colab, a bare Jupyter), there is no page
+    to publish to, and this does nothing.
     """
     try:
         from myst_nb import glue as myst_nb_glue
@@ -92,79 +92,111 @@ def glue(name, value, display=False):
     myst_nb_glue(name, value, display=display)
 
 
-# Defined in book/toolkit.md, section "Writing a class across several cells" (line 92)
+# Defined in book/toolkit.md, section "Two Python helpers" (line 146)
 def add_to_class(Class):
-    """Register the decorated function as a method of `Class`."""
-    def wrapper(method):
-        setattr(Class, method.__name__, method)
-    return wrapper
+    """Decorator: make the decorated function a method of `Class`.
+
+    The decorator returns what setattr returns, None, so the function's
+    name in the notebook is freed: the method lives on the class only.
+    """
+    return lambda method: setattr(Class, method.__name__, method)
 
 
-# Defined in book/toolkit.md, section "Remembering constructor arguments" (line 137)
+# Defined in book/toolkit.md, section "Two Python helpers" (line 182)
 class HyperParameters:
-    """The base class of objects that keep their constructor's arguments as attributes."""
+    """Base class of objects that keep their constructor's arguments."""
 
     def save_hyperparameters(self, ignore=()):
-        """Store each argument of the calling method (except `self` and `ignore`) on `self`."""
+        """Store each argument of the calling method on `self` (except
+        `self`, names in `ignore` and names starting with an underscore)."""
         frame = inspect.currentframe().f_back
         try:
             info = inspect.getargvalues(frame)
         finally:
-            del frame  # a frame kept in a local variable would keep all its locals alive
+            del frame  # a frame kept alive would keep all its locals alive
         names = list(info.args)
         if info.varargs:
             names.append(info.varargs)
         hparams = {name: info.locals[name] for name in names
-                   if name != "self" and name not in ignore and not name.startswith("_")}
-        hparams.update({k: v for k, v in info.locals.get(info.keywords, {}).items()
-                        if k not in ignore})
+                   if name != "self" and name not in ignore
+                   and not name.startswith("_")}
+        extra = info.locals.get(info.keywords, {})  # **kwargs, if any
+        hparams.update({k: v for k, v in extra.items() if k not in ignore})
         self.hparams = {**getattr(self, "hparams", {}), **hparams}
         for name, value in hparams.items():
             setattr(self, name, value)
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 184)
-def cpu():
-    """The CPU device."""
-    return torch.device("cpu")
+# Defined in book/toolkit.md, section "The model: `Module`" (line 235)
+class Module(nn.Module, HyperParameters):
+    """Base class of models: network, loss, steps, optimizer, progress plot."""
+
+    def __init__(self, plot_train_per_epoch=2, plot_valid_per_epoch=1):
+        nn.Module.__init__(self)
+        self.save_hyperparameters()
+        self.board = ProgressBoard(xlabel="epoch")  # the live plot
+
+    def loss(self, y_hat, y):
+        raise NotImplementedError(
+            f"{type(self).__name__} needs a loss(y_hat, y) method")
+
+    def forward(self, X):
+        net = getattr(self, "net", None)
+        if net is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no self.net: create one in "
+                "__init__, or override forward")
+        return net(X)
+
+    def training_step(self, batch):
+        """Loss on a training minibatch (inputs..., labels); logs "loss"."""
+        *inputs, labels = batch
+        loss = self.loss(self(*inputs), labels)
+        self.plot("loss", loss, train=True, weight=labels.numel())
+        return loss
+
+    def validation_step(self, batch):
+        *inputs, labels = batch
+        loss = self.loss(self(*inputs), labels)
+        self.plot("loss", loss, train=False, weight=labels.numel())
+
+    def configure_optimizers(self):
+        """Plain minibatch SGD with the model's learning rate `lr`."""
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 288)
+    def plot(self, key, value, train, weight=1, transform=None):
+        """Log `value` as 'train_<key>' or 'val_<key>' for the history and board.
+
+        The epoch's entry in `trainer.history` is `transform` of the
+        `weight`-weighted mean of the logged values (no transform: the mean
+        itself); the board shows `transform(value)` for each minibatch.
+        """
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return  # a step run by hand: there is no epoch to log into
+        label = ("train_" if train else "val_") + key
+        value = torch.as_tensor(value).detach().float()  # stays on its device
+        log = trainer.epoch_logs.setdefault(
+            label, {"sum": 0.0, "weight": 0.0, "transform": transform})
+        log["sum"] = log["sum"] + weight * value
+        log["weight"] += float(weight)
+        shown = value if transform is None else transform(value)
+        if train:  # x: epochs done so far; n: minibatches per plotted point
+            x = trainer.train_batch_idx / trainer.num_train_batches
+            n = trainer.num_train_batches / self.plot_train_per_epoch
+        else:
+            x = trainer.epoch + 1
+            n = trainer.num_val_batches / self.plot_valid_per_epoch
+        if self.board.xlabel is None:
+            self.board.xlabel = "epoch"
+        self.board.draw(x, shown, label, every_n=max(1, int(n)))
 
 
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 189)
-def gpu(i=0):
-    """The `i`-th GPU (CUDA) device."""
-    return torch.device(f"cuda:{i}")
-
-
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 194)
-def num_gpus():
-    """The number of CUDA GPUs this process can use."""
-    return torch.cuda.device_count()
-
-
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 199)
-def try_gpu(i=0):
-    """The `i`-th GPU if it exists, else the CPU."""
-    return gpu(i) if num_gpus() >= i + 1 else cpu()
-
-
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 204)
-def try_all_gpus():
-    """All GPUs, or an empty list when there is none."""
-    return [gpu(i) for i in range(num_gpus())]
-
-
-# Defined in book/toolkit.md, section "Devices and random seeds" (line 222)
-def set_seed(seed):
-    """Seed Python's, NumPy's and PyTorch's (CPU and every GPU) random number generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
-
-
-# Defined in book/toolkit.md, section "A progress board that stays cheap" (line 287)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 351)
 def in_notebook():
-    """True inside a Jupyter kernel (Jupyter, VS Code, Colab), where figures can be shown."""
+    """True inside a Jupyter kernel (Jupyter, VS Code, Colab), where the
+    board can show figures; False in scripts and the terminal IPython."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -173,28 +205,59 @@ def in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-# Defined in book/toolkit.md, section "A progress board that stays cheap" (line 303)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 362)
 class ProgressBoard(HyperParameters):
-    """Training curves: a live plot in Jupyter, one printed line per epoch elsewhere."""
+    """Training curves: a live plot in Jupyter, one line per epoch elsewhere.
+
+    The settings (labels, limits, scales, `display`) may change until the
+    first redraw, which creates the figure.
+    """
 
     redraw_every = 0.5  # seconds: the least time between two redraws
-    draw_budget = 0.02  # redraw only while drawing took less than this share of the time
+    draw_budget = 0.02  # redraw only while drawing took < this share of time
     line_styles = ("-", "--", "-.", ":")
 
-    def __init__(self, xlabel=None, ylabel=None, xlim=None, ylim=None, xscale="linear",
-                 yscale="linear", figsize=(3.5, 2.5), display=True):
+    def __init__(self, xlabel=None, ylabel=None, xlim=None, ylim=None,
+                 xscale="linear", yscale="linear", figsize=(3.5, 2.5),
+                 display=True):
         self.save_hyperparameters()
-        self.live = in_notebook()  # draw a figure (Jupyter) or print text (anywhere else)
-        self.curves = {}  # label -> {"x": [...], "y": [...], "new": [y tensors not yet drawn]}
-        self.pending = {}  # label -> raw (x, y) points waiting to be averaged
+        self.live = in_notebook()  # draw a figure, or print text
+        self.curves = {}  # label -> {"x": [...], "y": [...], "new": [...]}
+        self.pending = {}  # label -> raw (x, y) points not yet averaged
         self.fig = self.axes = self.handle = None
-        self.lines = {}  # label -> the one Line2D object of that curve
+        self.lines = {}  # label -> the one Line2D of that curve
         self.start = self.last_draw = None
         self.draw_seconds, self.redraws, self.stale = 0.0, 0, False
+        # how legends, axis labels and printed lines name a logged label
+        self.split_names = {"train_": "train", "val_": "validation"}
+        self.quantity_names = {"loss": "loss", "ppl": "perplexity",
+                               "acc": "accuracy"}
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 328)
+    def describe(self, label):
+        """(split, quantity) of a label: 'val_ppl' -> ('validation',
+        'perplexity'); a label without a split prefix -> (None, label)."""
+        for prefix, split in self.split_names.items():
+            if label.startswith(prefix):
+                key = label[len(prefix):]
+                name = self.quantity_names.get(key, key.replace("_", " "))
+                return split, name
+        return None, label
+
+    def curve_name(self, label):
+        """The legend entry of a curve: 'train_ppl' -> 'train perplexity'."""
+        split, name = self.describe(label)
+        return name if split is None else f"{split} {name}"
+
+    def default_ylabel(self):
+        """The plotted quantities, e.g. 'perplexity' or 'loss, accuracy'."""
+        names = [self.describe(label) for label in self.curves]
+        names = [name for split, name in names if split is not None]
+        return ", ".join(dict.fromkeys(names))
+
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 414)
     def draw(self, x, y, label, every_n=1):
-        """Add (x, y) to curve `label`; the curve gets the mean of every `every_n` points."""
+        """Add (x, y) to curve `label`; the curve gets the mean of every
+        `every_n` points. Redraws when the throttle allows it."""
         if not self.display:
             return
         pending = self.pending.setdefault(label, [])
@@ -206,7 +269,7 @@ class ProgressBoard(HyperParameters):
         curve = self.curves.setdefault(label, {"x": [], "y": [], "new": []})
         curve["x"].append(float(sum(xs)) / len(xs))
         ys = [torch.as_tensor(v).detach().float().reshape(()) for v in ys]
-        curve["new"].append(torch.stack(ys).mean())  # stays on its device: no waiting here
+        curve["new"].append(torch.stack(ys).mean())  # on its device: no wait
         self.stale = True
         now = time.perf_counter()
         if self.start is None:
@@ -215,13 +278,13 @@ class ProgressBoard(HyperParameters):
                 and self.draw_seconds <= self.draw_budget * (now - self.start)):
             self.redraw()
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 358)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 439)
     def redraw(self):
-        """Bring the figure up to date and show it (in place of the previous image)."""
+        """Bring the figure up to date and show it in place of the last one."""
         tic = time.perf_counter()
         if self.fig is None:
             self.fig = Figure(figsize=self.figsize)
-            self.fig.subplots_adjust(left=0.19, bottom=0.19, right=0.96, top=0.95)
+            self.fig.subplots_adjust(left=0.2, bottom=0.19, right=0.96, top=0.95)
             self.axes = self.fig.add_subplot()
             self.axes.set_xscale(self.xscale)
             self.axes.set_yscale(self.yscale)
@@ -232,13 +295,14 @@ class ProgressBoard(HyperParameters):
                 curve["new"].clear()
             if label not in self.lines:
                 style = self.line_styles[i % len(self.line_styles)]
-                (self.lines[label],) = ax.plot([], [], style, color=f"C{i % 10}", label=label)
+                (self.lines[label],) = ax.plot([], [], style, color=f"C{i % 10}",
+                                               label=self.curve_name(label))
                 new_curve = True
             self.lines[label].set_data(curve["x"], curve["y"])
         if new_curve:
             ax.legend(loc="best")
         ax.set_xlabel(self.xlabel or "")
-        ax.set_ylabel(self.ylabel or "")
+        ax.set_ylabel(self.ylabel or self.default_ylabel())
         ax.relim()
         ax.autoscale_view()
         if self.xlim:
@@ -253,9 +317,9 @@ class ProgressBoard(HyperParameters):
         self.last_draw = time.perf_counter()
         self.draw_seconds += self.last_draw - tic
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 399)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 479)
     def show(self, png):
-        """Show PNG bytes in the notebook, replacing the board's previous image."""
+        """Show PNG bytes in the notebook, replacing the board's last image."""
         from IPython.display import Image, display
 
         if self.handle is None:
@@ -263,200 +327,409 @@ class ProgressBoard(HyperParameters):
         else:
             self.handle.update(Image(data=png, format="png"))
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 410)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 490)
     def flush(self):
         """Draw what the throttling held back; call once after the last point."""
         if self.display and self.live and self.stale:
             self.redraw()
 
-    # Defined in book/toolkit.md, section "A progress board that stays cheap" (line 417)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 497)
     def log_epoch(self, epoch, num_epochs, values):
-        """Outside Jupyter, print one line with this epoch's values (in Jupyter the plot shows them)."""
+        """Outside Jupyter, print one line with the epoch's values (in Jupyter
+        the plot shows them)."""
         if self.display and not self.live:
-            numbers = "  ".join(f"{key} {value:.4g}" for key, value in values.items())
-            print(f"epoch {epoch}/{num_epochs}  {numbers}", flush=True)
+            numbers = ", ".join(f"{self.curve_name(label)} {value:.4g}"
+                                for label, value in values.items())
+            print(f"epoch {epoch}/{num_epochs}: {numbers}", flush=True)
 
 
-# Defined in book/toolkit.md, section "Models: `Module`" (line 466)
-class Module(nn.Module, HyperParameters):
-    """The base class of models: network, loss, training and validation steps, optimizer."""
-
-    def __init__(self, plot_train_per_epoch=2, plot_valid_per_epoch=1):
-        super().__init__()
-        self.save_hyperparameters()
-        self.board = ProgressBoard()
-
-    def loss(self, y_hat, y):
-        raise NotImplementedError
-
-    def forward(self, X):
-        assert hasattr(self, "net"), "define self.net or override forward"
-        return self.net(X)
-
-    def training_step(self, batch):
-        """The loss on one training minibatch (inputs..., label); logged as 'loss'."""
-        loss = self.loss(self(*batch[:-1]), batch[-1])
-        self.plot("loss", loss, train=True)
-        return loss
-
-    def validation_step(self, batch):
-        loss = self.loss(self(*batch[:-1]), batch[-1])
-        self.plot("loss", loss, train=False)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=self.lr)
-
-    # Defined in book/toolkit.md, section "Models: `Module`" (line 505)
-    def plot(self, key, value, train, weight=1, transform=None):
-        """Log `value` as 'train_<key>' or 'val_<key>': into the trainer's history and the board.
-
-        The epoch's entry in `history` is the `weight`-weighted mean of the logged values, passed
-        through `transform` when one is given; the board shows `transform(value)` per minibatch.
-        """
-        if not hasattr(self, "trainer"):
-            return
-        trainer = self.trainer
-        label = ("train_" if train else "val_") + key
-        value = torch.as_tensor(value).detach().float()  # stays on its device: no host sync
-        log = trainer.epoch_logs.setdefault(label, {"sum": 0.0, "weight": 0.0, "transform": transform})
-        log["sum"] = log["sum"] + value * weight
-        log["weight"] += float(weight)
-        if transform is not None:
-            value = transform(value)
-        if train:
-            x = trainer.train_batch_idx / trainer.num_train_batches
-            n = trainer.num_train_batches / self.plot_train_per_epoch
-        else:
-            x = trainer.epoch + 1
-            n = trainer.num_val_batches / self.plot_valid_per_epoch
-        self.board.xlabel = "epoch"
-        self.board.draw(x, value, label, every_n=max(1, int(n)))
-
-
-# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 574)
+# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 648)
 class Classifier(Module):
-    """A Module whose outputs are logits: (batch, classes) or (batch, steps, classes)."""
+    """A Module whose outputs are logits, (batch, classes) or
+    (batch, steps, classes), for integer labels (batch,) or (batch, steps)."""
 
     def loss(self, Y_hat, Y, averaged=True):
-        """Cross-entropy over all predictions; `averaged=False` gives one value per prediction."""
-        Y_hat = Y_hat.reshape((-1, Y_hat.shape[-1]))
-        Y = Y.reshape((-1,))
-        return F.cross_entropy(Y_hat, Y, reduction="mean" if averaged else "none")
+        """Cross-entropy over all predictions (nats); `averaged=False` gives
+        one value per prediction, batch-major."""
+        logits = Y_hat.flatten(0, -2)  # one row per prediction
+        return F.cross_entropy(logits, Y.flatten(),
+                               reduction="mean" if averaged else "none")
 
     def accuracy(self, Y_hat, Y, averaged=True):
         """The share of predictions whose highest logit is the label."""
-        correct = (Y_hat.reshape((-1, Y_hat.shape[-1])).argmax(dim=1) == Y.reshape(-1)).float()
-        return correct.mean() if averaged else correct
+        hits = Y_hat.argmax(dim=-1).flatten() == Y.flatten()
+        hits = hits.float()
+        return hits.mean() if averaged else hits
 
     def validation_step(self, batch):
-        Y_hat = self(*batch[:-1])
-        self.plot("loss", self.loss(Y_hat, batch[-1]), train=False)
+        *inputs, labels = batch
+        Y_hat = self(*inputs)
+        count = labels.numel()
+        loss, accuracy = self.loss(Y_hat, labels), self.accuracy(Y_hat, labels)
+        self.plot("loss", loss, train=False, weight=count)
+        self.plot("acc", accuracy, train=False, weight=count)
 
 
-# Defined in book/toolkit.md, section "Data: `DataModule`" (line 626)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 707)
+def _minibatch_size(data):
+    """data.batch_size, checked: a whole number >= 1."""
+    size = getattr(data, "batch_size", None)
+    if size is None:
+        raise AttributeError(
+            f"{type(data).__name__}.get_tensorloader needs self.batch_size, "
+            "the number of examples per minibatch, which DataModule does "
+            "not set: take batch_size as an argument of your __init__ and "
+            "call self.save_hyperparameters() there")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise TypeError(f"batch_size must be a whole number >= 1, got "
+                        f"{size!r}; for example batch_size=32")
+    if size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got "
+                         f"{size}; for example batch_size=32")
+    return size
+
+
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 727)
 class DataModule(HyperParameters):
-    """The base class of data: hands out training and validation minibatches."""
+    """Base class of data: hands out training and validation minibatches."""
 
     def __init__(self, root=None, num_workers=0):
         self.save_hyperparameters()
 
     def get_dataloader(self, train):
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} needs a get_dataloader(train) method")
 
     def train_dataloader(self):
+        """The training minibatches, reshuffled at every epoch."""
         return self.get_dataloader(train=True)
 
     def val_dataloader(self):
+        """The validation minibatches (None: no validation)."""
         return self.get_dataloader(train=False)
 
     def get_tensorloader(self, tensors, train, indices=slice(0, None)):
-        """A DataLoader over the examples `indices` of `tensors`, shuffled when training."""
-        tensors = tuple(a[indices] for a in tensors)
-        dataset = torch.utils.data.TensorDataset(*tensors)
-        order = (torch.utils.data.RandomSampler(dataset) if train
-                 else torch.utils.data.SequentialSampler(dataset))
-        # index the tensors with a whole minibatch of indices at once (batch_size=None: the
-        # sampler already yields batches), instead of example by example
-        batches = torch.utils.data.BatchSampler(order, self.batch_size, drop_last=False)
-        return torch.utils.data.DataLoader(dataset, batch_size=None, sampler=batches,
+        """A loader over examples `indices` of `tensors` (shuffled when
+        `train`), in minibatches of `self.batch_size`; the last one may be
+        smaller."""
+        size = _minibatch_size(self)  # self.batch_size, or a clear error
+        data = torch.utils.data.TensorDataset(*(t[indices] for t in tensors))
+        sampler = (torch.utils.data.RandomSampler(data) if train
+                   else torch.utils.data.SequentialSampler(data))
+        # the sampler's indices, grouped into minibatches: the dataset is
+        # indexed with a whole minibatch at once (batch_size=None below)
+        groups = torch.utils.data.BatchSampler(sampler, size, drop_last=False)
+        return torch.utils.data.DataLoader(data, batch_size=None,
+                                           sampler=groups,
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The loop: `Trainer`" (line 710)
-class Trainer(HyperParameters):
-    """Fits a Module to a DataModule on one device; keeps per-epoch `history`."""
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 822)
+def cpu():
+    """The CPU device."""
+    return torch.device("cpu")
 
-    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0):
+
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 827)
+def gpu(i=0):
+    """The `i`-th GPU (CUDA) device."""
+    return torch.device(f"cuda:{i}")
+
+
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 832)
+def num_gpus():
+    """The number of CUDA GPUs this process can use."""
+    return torch.cuda.device_count()
+
+
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 837)
+def try_gpu(i=0):
+    """The `i`-th GPU if it exists, else the CPU."""
+    return gpu(i) if num_gpus() > i else cpu()
+
+
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 842)
+def try_all_gpus():
+    """All GPUs, or an empty list when there is none."""
+    return [gpu(i) for i in range(num_gpus())]
+
+
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 847)
+def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
+                             stop_on_nonfinite):
+    """Raise a TypeError or ValueError that says what is wrong and how to
+    fix it, for each argument of Trainer that makes no sense."""
+    def whole(name, value, least, meaning, example):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(
+                f"Trainer({name}={value!r}): {name}, {meaning}, must be a "
+                f"whole number >= {least}, got a {type(value).__name__}; "
+                f"for example {example}")
+        if value < least:
+            raise ValueError(
+                f"Trainer({name}={value!r}): {name}, {meaning}, must be "
+                f">= {least}, got {value}; for example {example}")
+
+    whole("max_epochs", max_epochs, 1, "the number of passes over the data",
+          "Trainer(max_epochs=10)")
+    whole("num_gpus", num_gpus, 0, "the number of GPUs wanted",
+          "num_gpus=1 (a GPU if there is one)")
+    theta = gradient_clip_val
+    if isinstance(theta, bool) or not isinstance(
+            theta, (int, float, np.integer, np.floating)):
+        raise TypeError(
+            f"Trainer(gradient_clip_val={theta!r}): the clipping threshold "
+            "must be a number >= 0 (0 turns clipping off), got a "
+            f"{type(theta).__name__}; for example gradient_clip_val=1")
+    if math.isnan(theta) or theta < 0:
+        raise ValueError(
+            f"Trainer(gradient_clip_val={theta!r}): the clipping threshold "
+            "must be a number >= 0 (0 turns clipping off); for example "
+            "gradient_clip_val=1")
+    if not isinstance(stop_on_nonfinite, bool):
+        raise TypeError(
+            f"Trainer(stop_on_nonfinite={stop_on_nonfinite!r}): must be "
+            "True or False")
+
+
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 884)
+def _check_fit_arguments(model, data):
+    """A clear TypeError when fit gets something else than a model and data
+    (for example the two swapped)."""
+    for obj, role, needs in (
+            (model, "model", ("training_step", "configure_optimizers",
+                              "board")),
+            (data, "data", ("train_dataloader", "val_dataloader"))):
+        if not all(hasattr(obj, name) for name in needs):
+            raise TypeError(
+                f"Trainer.fit(model, data): the {role} must have "
+                f"{', '.join(needs)}; got a {type(obj).__name__}. Pass a "
+                "Module and a DataModule, in that order")
+
+
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 898)
+def _check_loaders(data, num_train_batches, val):
+    """A clear ValueError when a split gives no minibatch at all."""
+    name = type(data).__name__
+    if num_train_batches == 0:
+        raise ValueError(
+            f"{name} gives no training minibatch: check the size of its "
+            "training split and the batch size")
+    if val is not None and len(val) == 0:
+        raise ValueError(
+            f"{name} gives no validation minibatch: check the size of its "
+            "validation split, or return None from val_dataloader() to "
+            "train without validation")
+
+
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 914)
+class Trainer(HyperParameters):
+    """Fits a Module to a DataModule on one device; keeps `history`, one
+    value per epoch and logged label."""
+
+    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0,
+                 stop_on_nonfinite=False):
+        _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
+                                 stop_on_nonfinite)
         self.save_hyperparameters()
-        self.gpus = [gpu(i) for i in range(min(num_gpus, torch.cuda.device_count()))]
+        available = torch.cuda.device_count()
+        self.gpus = [gpu(i) for i in range(min(num_gpus, available))]
         self.device = self.gpus[0] if self.gpus else cpu()
         self.history = {}
 
     def prepare_data(self, data):
-        self.train_dataloader = data.train_dataloader()
-        self.val_dataloader = data.val_dataloader()
-        self.num_train_batches = len(self.train_dataloader)
-        self.num_val_batches = (len(self.val_dataloader)
-                                if self.val_dataloader is not None else 0)
+        """Ask `data` for its loaders once; count their minibatches."""
+        train, val = data.train_dataloader(), data.val_dataloader()
+        self.num_train_batches = len(train)
+        _check_loaders(data, self.num_train_batches, val)  # not empty
+        self.num_val_batches = 0 if val is None else len(val)
+        self.train_dataloader, self.val_dataloader = train, val
 
     def prepare_model(self, model):
+        """Move the model to the device and let it log into this trainer."""
+        self.model = model.to(self.device)
         model.trainer = self
         model.board.xlim = [0, self.max_epochs]
-        self.model = model.to(self.device)
 
     def prepare_batch(self, batch):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 746)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 965)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
+        _check_fit_arguments(model, data)
         self.prepare_data(data)
         self.prepare_model(model)
         self.optim = model.configure_optimizers()
         if self.gradient_clip_val > 0 and not hasattr(self, "clip_gradients"):
-            raise NotImplementedError("gradient clipping needs Trainer.clip_gradients, which "
-                                      "the chapter on recurrent networks from scratch adds")
-        self.epoch = self.train_batch_idx = self.val_batch_idx = 0
-        self.history = {}
+            raise NotImplementedError(
+                "gradient clipping needs Trainer.clip_gradients, which the "
+                "chapter on recurrent networks from scratch adds")
+        self.history, self.train_batch_idx, self.val_batch_idx = {}, 0, 0
+        self.reset_step_counters()
         try:
             for epoch in range(self.max_epochs):
                 self.epoch, self.epoch_logs = epoch, {}
                 self.fit_epoch()
                 self.finish_epoch()
-        finally:
+                if self.should_stop:
+                    break
+        finally:  # also after Ctrl-C: show the final curves
             model.board.flush()
+        self.report_skipped_steps()
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 766)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 990)
     def finish_epoch(self):
-        """Append this epoch's weighted mean of every logged value to `history`."""
-        means = {}
+        """Append this epoch's value of every logged label to `history`."""
+        values = {}
         for label, log in self.epoch_logs.items():
             mean = torch.as_tensor(log["sum"] / log["weight"])
-            means[label] = (log["transform"](mean) if log["transform"] else mean).item()
-        for label, mean in means.items():
-            self.history.setdefault(label, []).append(mean)
-        self.model.board.log_epoch(self.epoch + 1, self.max_epochs, means)
+            if log["transform"] is not None:
+                mean = log["transform"](mean)
+            values[label] = mean.item()  # the one copy to the CPU per epoch
+            self.history.setdefault(label, []).append(values[label])
+        self.check_skipped_steps()
+        self.model.board.log_epoch(self.epoch + 1, self.max_epochs, values)
 
-    # Defined in book/toolkit.md, section "The loop: `Trainer`" (line 782)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1012)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
-        self.model.train()
-        for batch in self.train_dataloader:
-            loss = self.model.training_step(self.prepare_batch(batch))
+        self.model.train()  # training behaviour of layers such as dropout
+        for batch in map(self.prepare_batch, self.train_dataloader):
+            loss = self.model.training_step(batch)  # forward pass and loss
             self.optim.zero_grad()
             loss.backward()
-            if self.gradient_clip_val > 0:
-                self.clip_gradients(self.gradient_clip_val, self.model)
-            self.optim.step()
+            self.update(loss)  # clip if asked; step unless not finite
             self.train_batch_idx += 1
-        if self.val_dataloader is None:
+        if self.val_dataloader is not None:
+            self.model.eval()  # evaluation behaviour, no graph recorded
+            with torch.no_grad():
+                for batch in map(self.prepare_batch, self.val_dataloader):
+                    self.model.validation_step(batch)
+                    self.val_batch_idx += 1
+
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1033)
+    def reset_step_counters(self):
+        """At the start of fit: zero skipped_steps and clipped_steps (int64
+        tensors on the device) and the divergence bookkeeping."""
+        zero = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.skipped_steps, self.clipped_steps = zero, zero.clone()
+        self.first_skip = torch.full_like(zero, -1)  # minibatch index, or -1
+        self.skips_seen, self.warned, self.should_stop = 0, False, False
+        self.sync_each_step = self.checks_each_step()
+
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1044)
+    def checks_each_step(self):
+        """Whether `update` reads the finiteness of each step on the host.
+
+        On a CPU that costs nothing. On a GPU it makes the host wait for the
+        device at every step, so for plain SGD (no momentum, no weight decay),
+        where zero gradients leave the parameters unchanged, `update` zeroes the
+        gradients of a bad step on the device instead and the count is read once
+        per epoch. Other optimizers would still move: they are checked each step.
+        """
+        plain_sgd = type(self.optim) is torch.optim.SGD and all(
+            group["momentum"] == 0 and group["weight_decay"] == 0
+            for group in self.optim.param_groups)
+        return self.device.type == "cpu" or not plain_sgd
+
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1060)
+    def update(self, loss):
+        """Clip the gradients if asked, then take the optimizer step, unless the
+        loss or the global gradient norm is not finite: such a step is skipped
+        (the parameters keep their values) and counted in skipped_steps."""
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        finite = torch.isfinite(loss.detach())
+        if grads:
+            norms = torch.stack([torch.linalg.vector_norm(g) for g in grads])
+            finite = finite & torch.isfinite(torch.linalg.vector_norm(norms))
+        if self.gradient_clip_val > 0:
+            before = self.skipped_steps.clone()
+            self.clip_gradients(self.gradient_clip_val, self.model)
+            self.skipped_steps = before  # clip_gradients counts too: count once
+        self.skipped_steps += ~finite
+        if self.sync_each_step:
+            if finite.item():
+                self.optim.step()
+            elif not self.warned:  # the first skipped step of this fit
+                step = self.train_batch_idx - self.epoch * self.num_train_batches
+                self.warn(self.divergence_message(step, loss.item()))
+                self.warned = True
             return
-        self.model.eval()
-        with torch.no_grad():
-            for batch in self.val_dataloader:
-                self.model.validation_step(self.prepare_batch(batch))
-                self.val_batch_idx += 1
+        for g in grads:  # no waiting for the device: plain SGD skips zero steps
+            g.masked_fill_(~finite, 0.0)
+        self.first_skip = torch.where(
+            ~finite & (self.first_skip < 0),
+            torch.full_like(self.first_skip, self.train_batch_idx), self.first_skip)
+        self.optim.step()
+
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1091)
+    def divergence_message(self, step, loss=None):
+        """What went wrong at `step` (0-based) of this epoch, and what to do."""
+        what = ("the loss or the gradient norm is not finite" if loss is None
+                else f"the loss is {loss}" if not math.isfinite(loss)
+                else "the gradient norm is not finite")
+        lr = self.optim.param_groups[0].get("lr")
+        clipping = (f"gradients clipped to norm {self.gradient_clip_val}"
+                    if self.gradient_clip_val > 0
+                    else "no gradient clipping (gradient_clip_val=0)")
+        return (f"training diverged at epoch {self.epoch + 1}, step {step + 1} "
+                f"of {self.num_train_batches}: {what}. The optimizer step was "
+                "skipped, so the parameters keep their last finite values; later"
+                " such steps are skipped too and counted in "
+                "trainer.skipped_steps. Likely causes: a learning rate too large "
+                f"(lr={lr}), {clipping}, or non-finite inputs. Lower the "
+                "learning rate or clip the gradients; "
+                "Trainer(..., stop_on_nonfinite=True) stops training after the "
+                "epoch in which this happens.")
+
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1112)
+    def warn(self, message):
+        """Issue a RuntimeWarning at the line that called fit, every time
+        (warnings repeated in a notebook are not swallowed)."""
+        frame, caller = inspect.currentframe(), None
+        while frame is not None:
+            if (frame.f_code.co_name == "fit"
+                    and frame.f_locals.get("self") is self):
+                caller = frame.f_back
+            frame = frame.f_back
+        where = caller or inspect.currentframe()
+        warnings.warn_explicit(
+            message, RuntimeWarning, where.f_code.co_filename, where.f_lineno,
+            module=where.f_globals.get("__name__"), registry=None)
+
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1128)
+    def check_skipped_steps(self):
+        """At the end of an epoch: warn about skipped steps not yet reported
+        (those found without waiting for the GPU), stop if asked to."""
+        skipped = int(self.skipped_steps)
+        if skipped == self.skips_seen:
+            return
+        if not self.warned:
+            first = int(self.first_skip)
+            step = max(first - self.epoch * self.num_train_batches, 0)
+            self.warn(self.divergence_message(step))
+        self.warned, self.skips_seen = True, skipped
+        self.should_stop = self.stop_on_nonfinite
+
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1143)
+    def report_skipped_steps(self):
+        """At the end of fit: say how many steps were skipped, if any."""
+        skipped = int(self.skipped_steps)
+        if skipped == 0:
+            return
+        finite = all(bool(torch.isfinite(p).all())
+                     for p in self.model.parameters())
+        stopped = (f"training stopped after epoch {self.epoch + 1} of "
+                   f"{self.max_epochs} (stop_on_nonfinite=True); "
+                   if self.should_stop else "")
+        state = ("the parameters are those of the last finite step" if finite
+                 else "some parameters are NOT finite (they were before "
+                 "training, or a step made them so): re-initialize the model")
+        self.warn(f"Trainer.fit: {skipped} of {self.train_batch_idx} optimizer "
+                  "steps were skipped because the loss or a gradient was not "
+                  f"finite (trainer.skipped_steps); {stopped}{state}.")
 
     # Defined in book/rnn_scratch.md, section "Gradient clipping" (line 502)
     def clip_gradients(self, grad_clip_val, model):
@@ -480,6 +753,15 @@ class Trainer(HyperParameters):
                 self.clipped_steps = torch.zeros((), dtype=torch.int64, device=norm.device)
             self.skipped_steps += ~finite
             self.clipped_steps += finite & (norm > grad_clip_val)
+
+
+# Defined in book/toolkit.md, section "Putting it together" (line 1181)
+def set_seed(seed):
+    """Seed Python's, NumPy's and PyTorch's (CPU and GPU) generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
 
 
 # Defined in book/text_data.md, section "Reading the corpus" (line 80)

@@ -1,6 +1,10 @@
 """Tests of the training toolkit (book/toolkit.md), through the generated library."""
 
+import math
 import random
+import re
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,10 +115,25 @@ def test_set_seed_repeats_training():
 # the trainer
 
 
+class Tensors(d2l.DataModule):
+    """A DataModule that declares its batch size, as get_tensorloader needs."""
+
+    def __init__(self, batch_size):
+        super().__init__()
+        self.save_hyperparameters()
+
+
 def _tensorloader(batch_size, tensors, train):
-    module = d2l.DataModule()
-    module.batch_size = batch_size
-    return module.get_tensorloader(tensors, train)
+    return Tensors(batch_size).get_tensorloader(tensors, train)
+
+
+def test_tensorloader_without_a_batch_size_says_how_to_fix_it():
+    with pytest.raises(AttributeError, match=r"self\.batch_size.*save_hyperparameters"):
+        d2l.DataModule().get_tensorloader((torch.arange(4),), train=True)
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1, got 0"):
+        Tensors(0).get_tensorloader((torch.arange(4),), train=True)
+    with pytest.raises(TypeError, match="got 2.5"):
+        Tensors(2.5).get_tensorloader((torch.arange(4),), train=True)
 
 
 def test_tensorloader_gives_the_batches_of_a_plain_dataloader():
@@ -243,9 +262,9 @@ def test_board_prints_one_line_per_epoch_outside_jupyter(capsys):
     trainer.fit(model, Regression())
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
-    for epoch, line in enumerate(lines, start=1):
-        assert line.startswith(f"epoch {epoch}/3  train_loss ")
-        assert "  val_loss " in line
+    for epoch, line in enumerate(lines, start=1):  # reader-facing names
+        assert line.startswith(f"epoch {epoch}/3: train loss ")
+        assert ", validation loss " in line
     assert model.board.fig is None  # nothing drawn outside Jupyter
 
 
@@ -316,3 +335,375 @@ def test_board_averages_every_n_points():
     curve = board.curves["a"]
     assert curve["x"] == [1.5, 5.5]  # points 8 and 9 wait for two more
     assert torch.stack(curve["new"]).tolist() == [1.5, 5.5]
+
+
+def test_board_names_curves_and_axes_for_a_reader(monkeypatch):
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", lambda obj, display_id=False: None)
+    board = d2l.ProgressBoard(xlabel="epoch")
+    board.live = True
+    for label in ("train_ppl", "val_ppl"):
+        board.draw(1, 2.0, label)
+    board.redraw()
+    legend = [t.get_text() for t in board.axes.get_legend().get_texts()]
+    assert legend == ["train perplexity", "validation perplexity"]
+    assert board.axes.get_ylabel() == "perplexity"
+    assert board.axes.get_xlabel() == "epoch"
+    assert set(board.curves) == {"train_ppl", "val_ppl"}  # keys unchanged
+    board.draw(1, 0.5, "val_acc")
+    board.draw(1, 0.5, "sin")  # a label without a split is shown as it is
+    board.redraw()
+    legend = [t.get_text() for t in board.axes.get_legend().get_texts()]
+    assert legend[2:] == ["validation accuracy", "sin"]
+    assert board.axes.get_ylabel() == "perplexity, accuracy"
+    board.ylabel = "my label"  # an explicit label wins
+    board.redraw()
+    assert board.axes.get_ylabel() == "my label"
+
+
+def test_module_board_is_labelled_epoch_by_default():
+    assert Linear().board.xlabel == "epoch"
+
+
+# ---------------------------------------------------------------------------------------
+# one definition: the epoch value is the mean over every label of the split
+
+
+class Sequences(d2l.DataModule):
+    """10 training and 10 validation sequences of 3 tokens, in minibatches of 4: the
+    last minibatch of each split holds 2 sequences."""
+
+    def __init__(self, batch_size=4, vocab=5):
+        super().__init__()
+        self.save_hyperparameters()
+        self.X = torch.randint(0, vocab, (20, 3))
+        self.Y = torch.randint(0, vocab, (20, 3))
+
+    def get_dataloader(self, train):
+        part = slice(0, 10) if train else slice(10, 20)
+        return self.get_tensorloader((self.X, self.Y), train, part)
+
+
+class TinyLM(d2l.Classifier):
+    """Token embedding -> logits; logs the perplexity as the language models do."""
+
+    def __init__(self, vocab=5, lr=0.5, log_ppl=True):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Embedding(vocab, vocab)
+
+    def training_step(self, batch):
+        if not self.log_ppl:
+            return super().training_step(batch)
+        loss = self.loss(self(batch[0]), batch[1])
+        self.plot("ppl", loss, True, weight=batch[1].numel(), transform=torch.exp)
+        return loss
+
+    def validation_step(self, batch):
+        if not self.log_ppl:
+            return super().validation_step(batch)
+        loss = self.loss(self(batch[0]), batch[1])
+        self.plot("ppl", loss, False, weight=batch[1].numel(), transform=torch.exp)
+
+
+def _exact_split_nll(model, data, rows):
+    with torch.no_grad():
+        return model.loss(model(data.X[rows]), data.Y[rows]).item()  # mean over all tokens
+
+
+def test_reported_val_perplexity_is_exp_of_the_mean_nll_of_the_split():
+    d2l.set_seed(0)
+    data, model = Sequences(), TinyLM()
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=2)
+    trainer.fit(model, data)
+    assert [len(b[0]) for b in data.val_dataloader()] == [4, 4, 2]  # a short last batch
+    exact = math.exp(_exact_split_nll(model, data, slice(10, 20)))
+    assert trainer.history["val_ppl"][-1] == pytest.approx(exact, rel=1e-6)
+    with torch.no_grad():  # the data chapter's definition, on every token of the split
+        nll = model.loss(model(data.X[10:]), data.Y[10:], averaged=False)
+    assert trainer.history["val_ppl"][-1] == pytest.approx(d2l.perplexity(nll), rel=1e-6)
+    # the mean of per-minibatch perplexities is another, larger number
+    per_batch = []
+    with torch.no_grad():
+        for X, Y in data.val_dataloader():
+            per_batch.append(math.exp(model.loss(model(X), Y).item()))
+    assert np.mean(per_batch) > exact * (1 + 1e-4)
+
+
+def test_default_steps_report_the_mean_loss_over_every_label_of_the_split():
+    d2l.set_seed(0)
+    data, model = Sequences(), TinyLM(log_ppl=False)
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=1)
+    trainer.fit(model, data)
+    exact = _exact_split_nll(model, data, slice(10, 20))
+    assert trainer.history["val_loss"][-1] == pytest.approx(exact, rel=1e-6)
+    with torch.no_grad():
+        hits = (model(data.X[10:]).argmax(-1) == data.Y[10:]).float().mean().item()
+    assert trainer.history["val_acc"][-1] == pytest.approx(hits, rel=1e-6)
+
+
+def test_trainer_runs_exactly_the_plain_pytorch_loop():
+    d2l.set_seed(0)
+    data = Regression(num_train=100, num_val=20, batch_size=32)  # last batch: 4
+    net = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(data.X[:100], data.y[:100]), 32, shuffle=True)
+    val_loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(data.X[100:], data.y[100:]), 32)
+    for _ in range(3):
+        for X, y in loader:
+            loss = F.mse_loss(net(X), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():  # a DataLoader draws a seed even without shuffling
+            for X, y in val_loader:
+                F.mse_loss(net(X), y)
+    d2l.set_seed(0)
+    data = Regression(num_train=100, num_val=20, batch_size=32)
+    model = Linear(lr=0.1)
+    model.board.display = False
+    d2l.Trainer(max_epochs=3).fit(model, data)
+    assert torch.equal(model.net.weight, net.weight) and torch.equal(model.net.bias, net.bias)
+
+
+# ---------------------------------------------------------------------------------------
+# bad arguments and diverging training (issue 19)
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"max_epochs": -2}, ValueError, r"max_epochs=-2.*>= 1.*max_epochs=10"),
+    ({"max_epochs": 0}, ValueError, r"max_epochs, the number of passes over the data, must be >= 1, got 0"),
+    ({"max_epochs": 2.5}, TypeError, r"max_epochs=2\.5.*whole number.*float"),
+    ({"max_epochs": "3"}, TypeError, r"whole number.*str"),
+    ({"max_epochs": True}, TypeError, r"whole number.*bool"),
+    ({"max_epochs": None}, TypeError, r"whole number"),
+    ({"max_epochs": 1, "num_gpus": -1}, ValueError, r"num_gpus=-1.*>= 0"),
+    ({"max_epochs": 1, "num_gpus": 0.5}, TypeError, r"num_gpus.*whole number"),
+    ({"max_epochs": 1, "gradient_clip_val": -1}, ValueError, r"gradient_clip_val=-1.*>= 0"),
+    ({"max_epochs": 1, "gradient_clip_val": float("nan")}, ValueError, r"nan.*>= 0"),
+    ({"max_epochs": 1, "gradient_clip_val": "1"}, TypeError, r"threshold.*str"),
+    ({"max_epochs": 1, "stop_on_nonfinite": "yes"}, TypeError, r"True or False"),
+])
+def test_trainer_rejects_bad_arguments_clearly(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        d2l.Trainer(**kwargs)
+
+
+def test_trainer_accepts_reasonable_arguments():
+    assert d2l.Trainer(max_epochs=np.int64(3)).max_epochs == 3
+    assert d2l.Trainer(max_epochs=1, gradient_clip_val=math.inf).gradient_clip_val == math.inf
+    assert d2l.Trainer(max_epochs=1, gradient_clip_val=0.5, num_gpus=4).device is not None
+
+
+def test_fit_with_swapped_arguments_says_so():
+    with pytest.raises(TypeError, match=r"fit\(model, data\).*in that order"):
+        d2l.Trainer(max_epochs=1).fit(Regression(), Linear())
+
+
+def test_fit_rejects_splits_without_minibatches():
+    class NoVal(Regression):
+        def val_dataloader(self):
+            return []
+
+    class NoTrain(Regression):
+        def train_dataloader(self):
+            return []
+
+    model = Linear()
+    model.board.display = False
+    with pytest.raises(ValueError, match="no validation minibatch.*return None"):
+        d2l.Trainer(max_epochs=1).fit(model, NoVal())
+    with pytest.raises(ValueError, match="no training minibatch"):
+        d2l.Trainer(max_epochs=1).fit(model, NoTrain())
+
+    class NoValidation(Regression):  # None: training without validation is fine
+        def val_dataloader(self):
+            return None
+
+    trainer = d2l.Trainer(max_epochs=1)
+    trainer.fit(model, NoValidation())
+    assert set(trainer.history) == {"train_loss"}
+
+
+def _params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _fit_recording(model, data, trainer):
+    """Fit, recording the parameters at the start of every training step and the
+    number of warnings already issued then."""
+    seen = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        original = model.training_step
+
+        def step(batch):
+            seen.append((_params(model), len(caught)))
+            return original(batch)
+
+        model.training_step = step
+        trainer.fit(model, data)
+    return seen, [str(w.message) for w in caught if w.category is RuntimeWarning]
+
+
+def test_diverging_run_warns_at_once_keeps_finite_parameters_and_reports_at_the_end():
+    d2l.set_seed(0)
+    model = Linear(lr=10.0)  # far too large: the loss overflows within the first epoch
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=2)
+    seen, messages = _fit_recording(model, Regression(), trainer)
+    skipped = int(trainer.skipped_steps)
+    assert skipped > 0
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    first, last = messages[0], messages[-1]
+    assert len(messages) == 2
+    where = re.match(r"training diverged at epoch (\d), step (\d) of 8: the loss is inf", first)
+    assert where
+    assert "learning rate too large (lr=10.0)" in first
+    assert "no gradient clipping" in first and "stop_on_nonfinite=True" in first
+    assert f"{skipped} of {trainer.train_batch_idx} optimizer steps were skipped" in last
+    assert "the parameters are those of the last finite step" in last
+    # at once: the step after the first skipped one already saw the warning
+    bad = (int(where[1]) - 1) * 8 + int(where[2]) - 1  # 0-based over the fit
+    assert seen[bad][1] == 0 and seen[bad + 1][1] == 1
+    # the skipped step left the parameters exactly as they were
+    assert all(torch.equal(a, b) for a, b in zip(seen[bad][0], seen[bad + 1][0]))
+
+
+def test_nan_weight_is_reported_not_hidden():
+    d2l.set_seed(0)
+    model = Linear()
+    model.board.display = False
+    with torch.no_grad():
+        model.net.weight[0, 0] = float("nan")
+    trainer = d2l.Trainer(max_epochs=2)
+    _, messages = _fit_recording(model, Regression(), trainer)
+    assert int(trainer.skipped_steps) == trainer.train_batch_idx == 16  # every step
+    assert "the loss is nan" in messages[0]
+    assert "some parameters are NOT finite" in messages[-1]
+    assert torch.isfinite(model.net.bias).all()  # the bias was not touched by NaN steps
+
+
+def test_stop_on_nonfinite_stops_after_the_epoch():
+    d2l.set_seed(0)
+    model = Linear(lr=10.0)
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=5, stop_on_nonfinite=True)
+    _, messages = _fit_recording(model, Regression(), trainer)
+    epoch = int(re.match(r"training diverged at epoch (\d)", messages[0])[1])
+    assert epoch < 5 and len(trainer.history["train_loss"]) == epoch
+    assert f"training stopped after epoch {epoch} of 5" in messages[-1]
+
+
+class NaNAt(Linear):
+    """A model whose loss is NaN at the training steps in `bad` (0-based, counted over
+    the whole fit)."""
+
+    def __init__(self, bad, lr=0.1, momentum=0.0):
+        super().__init__(lr=lr)
+        self.bad, self.momentum, self.calls = set(bad), momentum, 0
+
+    def training_step(self, batch):
+        loss = super().training_step(batch)
+        if self.calls in self.bad:
+            loss = loss * float("nan")
+        self.calls += 1
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_a_skipped_step_changes_nothing_even_with_momentum(momentum):
+    d2l.set_seed(0)
+    model = NaNAt(bad=[3, 4], momentum=momentum)
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=1)
+    seen, messages = _fit_recording(model, Regression(), trainer)
+    assert int(trainer.skipped_steps) == 2
+    before, after = seen[3][0], seen[5][0]  # steps 3 and 4 skipped
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    assert not all(torch.equal(a, b) for a, b in zip(seen[5][0], seen[6][0]))
+    assert "epoch 1, step 4 of 8: the loss is nan" in messages[0]
+    assert "2 of 8 optimizer steps were skipped" in messages[-1]
+
+
+def test_without_host_sync_plain_sgd_skips_and_warns_at_the_end_of_the_epoch(monkeypatch):
+    """The GPU path (no .item() per step), forced on the CPU."""
+    monkeypatch.setattr(d2l.Trainer, "checks_each_step", lambda self: False)
+    d2l.set_seed(0)
+    model = NaNAt(bad=[10])  # the 3rd step of epoch 2
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=2)
+    seen, messages = _fit_recording(model, Regression(), trainer)
+    assert int(trainer.skipped_steps) == 1
+    assert all(torch.equal(a, b) for a, b in zip(seen[10][0], seen[11][0]))
+    assert seen[11][1] == 0  # not at once: no host sync per step
+    assert messages[0].startswith("training diverged at epoch 2, step 3 of 8")
+    assert "1 of 16 optimizer steps were skipped" in messages[-1]
+
+
+def test_host_sync_is_avoided_only_where_zero_gradients_skip_the_step(monkeypatch):
+    trainer = d2l.Trainer(max_epochs=1)
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    trainer.device = torch.device("cuda:0")  # only the decision is tested
+    for optim, sync in ((torch.optim.SGD(params, lr=1), False),
+                        (torch.optim.SGD(params, lr=1, momentum=0.9), True),
+                        (torch.optim.SGD(params, lr=1, weight_decay=1e-4), True),
+                        (torch.optim.Adam(params), True)):
+        trainer.optim = optim
+        assert trainer.checks_each_step() is sync
+    trainer.device = torch.device("cpu")
+    assert trainer.checks_each_step() is True
+
+
+def test_clipping_and_the_trainer_count_a_skipped_step_once():
+    d2l.set_seed(0)
+    model = NaNAt(bad=[2])
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=2, gradient_clip_val=1.0)  # the library's clip
+    _, messages = _fit_recording(model, Regression(), trainer)
+    assert int(trainer.skipped_steps) == 1
+    assert "gradients clipped to norm 1.0" in messages[0]
+    assert int(trainer.clipped_steps) > 0
+
+
+def test_counters_restart_with_each_fit():
+    d2l.set_seed(0)
+    model = NaNAt(bad=[1])
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=1)
+    _fit_recording(model, Regression(), trainer)
+    assert int(trainer.skipped_steps) == 1
+    _fit_recording(model, Regression(), trainer)  # calls go on: step 1 is not hit again
+    assert int(trainer.skipped_steps) == 0
+    assert int(trainer.clipped_steps) == 0
+
+
+# ---------------------------------------------------------------------------------------
+# the chapter's own conventions (book/toolkit.md)
+
+
+def _chapter_code_cells():
+    text = (Path(__file__).resolve().parent.parent / "book" / "toolkit.md").read_text()
+    cells = re.findall(r"^```\{code-cell\} ipython3\n(.*?)^```$", text,
+                       re.MULTILINE | re.DOTALL)
+    for cell in cells:
+        tags = re.match(r":tags: \[(.*)\]\n", cell)
+        yield (tags[1].split(", ") if tags else []), cell
+
+
+def test_toolkit_code_fits_the_page_and_hides_its_glue():
+    for tags, cell in _chapter_code_cells():
+        if "google.colab" in cell:
+            continue  # the generated Colab cell, removed from the page
+        too_long = [line for line in cell.splitlines() if len(line) > 80]
+        assert not too_long, too_long
+        if "glue(" in cell and "#@save" not in cell:
+            assert "remove-cell" in tags, cell
