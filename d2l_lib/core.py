@@ -78,7 +78,7 @@ import operator
 from matplotlib.figure import Figure
 
 
-# Defined in book/toolkit.md, section "A small training toolkit" (line 56)
+# Defined in book/toolkit.md, section "A small training toolkit" (line 57)
 def glue(name, value, display=False):
     """Publish `value` under `name` for the page's prose ({glue:text}`name`).
 
@@ -92,7 +92,7 @@ def glue(name, value, display=False):
     myst_nb_glue(name, value, display=display)
 
 
-# Defined in book/toolkit.md, section "Two Python helpers" (line 146)
+# Defined in book/toolkit.md, section "Two Python helpers" (line 147)
 def add_to_class(Class):
     """Decorator: make the decorated function a method of `Class`.
 
@@ -102,7 +102,7 @@ def add_to_class(Class):
     return lambda method: setattr(Class, method.__name__, method)
 
 
-# Defined in book/toolkit.md, section "Two Python helpers" (line 182)
+# Defined in book/toolkit.md, section "Two Python helpers" (line 183)
 class HyperParameters:
     """Base class of objects that keep their constructor's arguments."""
 
@@ -127,7 +127,7 @@ class HyperParameters:
             setattr(self, name, value)
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 235)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 236)
 class Module(nn.Module, HyperParameters):
     """Base class of models: network, loss, steps, optimizer, progress plot."""
 
@@ -164,7 +164,7 @@ class Module(nn.Module, HyperParameters):
         """Plain minibatch SGD with the model's learning rate `lr`."""
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 288)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 289)
     def plot(self, key, value, train, weight=1, transform=None):
         """Log `value` as 'train_<key>' or 'val_<key>' for the history and board.
 
@@ -193,7 +193,7 @@ class Module(nn.Module, HyperParameters):
         self.board.draw(x, shown, label, every_n=max(1, int(n)))
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 351)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 352)
 def in_notebook():
     """True inside a Jupyter kernel (Jupyter, VS Code, Colab), where the
     board can show figures; False in scripts and the terminal IPython."""
@@ -205,7 +205,7 @@ def in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 362)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 363)
 class ProgressBoard(HyperParameters):
     """Training curves: a live plot in Jupyter, one line per epoch elsewhere.
 
@@ -254,7 +254,7 @@ class ProgressBoard(HyperParameters):
         names = [name for split, name in names if split is not None]
         return ", ".join(dict.fromkeys(names))
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 414)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 415)
     def draw(self, x, y, label, every_n=1):
         """Add (x, y) to curve `label`; the curve gets the mean of every
         `every_n` points. Redraws when the throttle allows it."""
@@ -278,7 +278,7 @@ class ProgressBoard(HyperParameters):
                 and self.draw_seconds <= self.draw_budget * (now - self.start)):
             self.redraw()
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 439)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 440)
     def redraw(self):
         """Bring the figure up to date and show it in place of the last one."""
         tic = time.perf_counter()
@@ -317,7 +317,7 @@ class ProgressBoard(HyperParameters):
         self.last_draw = time.perf_counter()
         self.draw_seconds += self.last_draw - tic
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 479)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 480)
     def show(self, png):
         """Show PNG bytes in the notebook, replacing the board's last image."""
         from IPython.display import Image, display
@@ -327,13 +327,13 @@ class ProgressBoard(HyperParameters):
         else:
             self.handle.update(Image(data=png, format="png"))
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 490)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 491)
     def flush(self):
         """Draw what the throttling held back; call once after the last point."""
         if self.display and self.live and self.stale:
             self.redraw()
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 497)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 498)
     def log_epoch(self, epoch, num_epochs, values):
         """Outside Jupyter, print one line with the epoch's values (in Jupyter
         the plot shows them)."""
@@ -343,7 +343,7 @@ class ProgressBoard(HyperParameters):
             print(f"epoch {epoch}/{num_epochs}: {numbers}", flush=True)
 
 
-# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 648)
+# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 649)
 class Classifier(Module):
     """A Module whose outputs are logits, (batch, classes) or
     (batch, steps, classes), for integer labels (batch,) or (batch, steps)."""
@@ -370,7 +370,7 @@ class Classifier(Module):
         self.plot("acc", accuracy, train=False, weight=count)
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 707)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 708)
 def _minibatch_size(data):
     """data.batch_size, checked: a whole number >= 1."""
     size = getattr(data, "batch_size", None)
@@ -389,7 +389,7 @@ def _minibatch_size(data):
     return size
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 727)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 728)
 class DataModule(HyperParameters):
     """Base class of data: hands out training and validation minibatches."""
 
@@ -424,37 +424,37 @@ class DataModule(HyperParameters):
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 822)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 823)
 def cpu():
     """The CPU device."""
     return torch.device("cpu")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 827)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 828)
 def gpu(i=0):
     """The `i`-th GPU (CUDA) device."""
     return torch.device(f"cuda:{i}")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 832)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 833)
 def num_gpus():
     """The number of CUDA GPUs this process can use."""
     return torch.cuda.device_count()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 837)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 838)
 def try_gpu(i=0):
     """The `i`-th GPU if it exists, else the CPU."""
     return gpu(i) if num_gpus() > i else cpu()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 842)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 843)
 def try_all_gpus():
     """All GPUs, or an empty list when there is none."""
     return [gpu(i) for i in range(num_gpus())]
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 847)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 848)
 def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
                              stop_on_nonfinite):
     """Raise a TypeError or ValueError that says what is wrong and how to
@@ -492,7 +492,7 @@ def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
             "True or False")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 884)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 885)
 def _check_fit_arguments(model, data):
     """A clear TypeError when fit gets something else than a model and data
     (for example the two swapped)."""
@@ -507,7 +507,7 @@ def _check_fit_arguments(model, data):
                 "Module and a DataModule, in that order")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 898)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 899)
 def _check_loaders(data, num_train_batches, val):
     """A clear ValueError when a split gives no minibatch at all."""
     name = type(data).__name__
@@ -522,7 +522,7 @@ def _check_loaders(data, num_train_batches, val):
             "train without validation")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 914)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 915)
 class Trainer(HyperParameters):
     """Fits a Module to a DataModule on one device; keeps `history`, one
     value per epoch and logged label."""
@@ -555,7 +555,7 @@ class Trainer(HyperParameters):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 965)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 966)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
         _check_fit_arguments(model, data)
@@ -579,7 +579,7 @@ class Trainer(HyperParameters):
             model.board.flush()
         self.report_skipped_steps()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 990)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 991)
     def finish_epoch(self):
         """Append this epoch's value of every logged label to `history`."""
         values = {}
@@ -592,7 +592,7 @@ class Trainer(HyperParameters):
         self.check_skipped_steps()
         self.model.board.log_epoch(self.epoch + 1, self.max_epochs, values)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1012)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1013)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
         self.model.train()  # training behaviour of layers such as dropout
@@ -609,7 +609,7 @@ class Trainer(HyperParameters):
                     self.model.validation_step(batch)
                     self.val_batch_idx += 1
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1033)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1034)
     def reset_step_counters(self):
         """At the start of fit: zero skipped_steps and clipped_steps (int64
         tensors on the device) and the divergence bookkeeping."""
@@ -619,7 +619,7 @@ class Trainer(HyperParameters):
         self.skips_seen, self.warned, self.should_stop = 0, False, False
         self.sync_each_step = self.checks_each_step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1044)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1045)
     def checks_each_step(self):
         """Whether `update` reads the finiteness of each step on the host.
 
@@ -634,7 +634,7 @@ class Trainer(HyperParameters):
             for group in self.optim.param_groups)
         return self.device.type == "cpu" or not plain_sgd
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1060)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1061)
     def update(self, loss):
         """Clip the gradients if asked, then take the optimizer step, unless the
         loss or the global gradient norm is not finite: such a step is skipped
@@ -664,7 +664,7 @@ class Trainer(HyperParameters):
             torch.full_like(self.first_skip, self.train_batch_idx), self.first_skip)
         self.optim.step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1091)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1092)
     def divergence_message(self, step, loss=None):
         """What went wrong at `step` (0-based) of this epoch, and what to do."""
         what = ("the loss or the gradient norm is not finite" if loss is None
@@ -684,7 +684,7 @@ class Trainer(HyperParameters):
                 "Trainer(..., stop_on_nonfinite=True) stops training after the "
                 "epoch in which this happens.")
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1112)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1113)
     def warn(self, message):
         """Issue a RuntimeWarning at the line that called fit, every time
         (warnings repeated in a notebook are not swallowed)."""
@@ -699,7 +699,7 @@ class Trainer(HyperParameters):
             message, RuntimeWarning, where.f_code.co_filename, where.f_lineno,
             module=where.f_globals.get("__name__"), registry=None)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1128)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1129)
     def check_skipped_steps(self):
         """At the end of an epoch: warn about skipped steps not yet reported
         (those found without waiting for the GPU), stop if asked to."""
@@ -713,7 +713,7 @@ class Trainer(HyperParameters):
         self.warned, self.skips_seen = True, skipped
         self.should_stop = self.stop_on_nonfinite
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1143)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1144)
     def report_skipped_steps(self):
         """At the end of fit: say how many steps were skipped, if any."""
         skipped = int(self.skipped_steps)
@@ -731,7 +731,7 @@ class Trainer(HyperParameters):
                   "steps were skipped because the loss or a gradient was not "
                   f"finite (trainer.skipped_steps); {stopped}{state}.")
 
-    # Defined in book/rnn_scratch.md, section "Gradient clipping" (line 502)
+    # Defined in book/rnn_scratch.md, section "Gradient clipping" (line 503)
     def clip_gradients(self, grad_clip_val, model):
         """Scale all gradients by min(1, grad_clip_val / norm), norm = their global L2 norm.
 
@@ -755,7 +755,7 @@ class Trainer(HyperParameters):
             self.clipped_steps += finite & (norm > grad_clip_val)
 
 
-# Defined in book/toolkit.md, section "Putting it together" (line 1181)
+# Defined in book/toolkit.md, section "Putting it together" (line 1182)
 def set_seed(seed):
     """Seed Python's, NumPy's and PyTorch's (CPU and GPU) generators."""
     random.seed(seed)
@@ -764,19 +764,19 @@ def set_seed(seed):
     torch.cuda.manual_seed_all(seed)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 80)
+# Defined in book/text_data.md, section "Reading the corpus" (line 81)
 DATA_URL = "https://d2l-data.s3-accelerate.amazonaws.com/"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 81)
+# Defined in book/text_data.md, section "Reading the corpus" (line 82)
 TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 82)
+# Defined in book/text_data.md, section "Reading the corpus" (line 83)
 _data_dir_setting = None  # set by set_data_dir
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 85)
+# Defined in book/text_data.md, section "Reading the corpus" (line 86)
 def set_data_dir(path):
     """Keep data files in `path` (None: back to the default folder).
 
@@ -791,7 +791,7 @@ def set_data_dir(path):
                       stacklevel=2)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 99)
+# Defined in book/text_data.md, section "Reading the corpus" (line 100)
 def data_dir():
     """$D2L_DATA_DIR, else the set_data_dir folder, else a per-user cache."""
     if os.environ.get("D2L_DATA_DIR"):
@@ -802,12 +802,12 @@ def data_dir():
     return Path(cache) / "d2l_lib"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 109)
+# Defined in book/text_data.md, section "Reading the corpus" (line 110)
 class DataError(RuntimeError):
     """A data file is missing and cannot be downloaded, or fails its check."""
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 113)
+# Defined in book/text_data.md, section "Reading the corpus" (line 114)
 def sha1_of(path):
     """The SHA-1 hex digest of the file at `path`, read in 1 MiB chunks."""
     digest = hashlib.sha1()
@@ -817,7 +817,7 @@ def sha1_of(path):
     return digest.hexdigest()
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 122)
+# Defined in book/text_data.md, section "Reading the corpus" (line 123)
 def _where_hint(path):
     return (f"Put a good copy of the file at\n    {path}\nor set the "
             f"environment variable D2L_DATA_DIR to a folder that holds "
@@ -825,7 +825,7 @@ def _where_hint(path):
             f"Python).")
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 129)
+# Defined in book/text_data.md, section "Reading the corpus" (line 130)
 def download(url, folder=None, sha1_hash=None):
     """The local Path of `url`'s file in `folder` (default: data_dir()).
 
@@ -864,19 +864,19 @@ def download(url, folder=None, sha1_hash=None):
     return path
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 167)
+# Defined in book/text_data.md, section "Reading the corpus" (line 168)
 def download_timemachine():
     """The verified local Path of The Time Machine (downloaded on first use)."""
     return download(DATA_URL + "timemachine.txt", sha1_hash=TIMEMACHINE_SHA1)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 172)
+# Defined in book/text_data.md, section "Reading the corpus" (line 173)
 def read_timemachine():
     """The raw text of The Time Machine."""
     return download_timemachine().read_text(encoding="utf-8")
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 196)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 197)
 def normalize_text(text):
     """Lower-case letters; every run of other characters becomes one space.
 
@@ -890,7 +890,7 @@ def normalize_text(text):
     return " ".join(pieces).lower()
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 225)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 226)
 class Vocab:
     """A two-way map between tokens (strings) and indices 0, ..., len - 1."""
 
@@ -923,7 +923,7 @@ class Vocab:
             return [self.idx_to_token[self._index(i)] for i in indices]
         return self.idx_to_token[self._index(indices)]
 
-    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 297)
+    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 298)
     def _index(self, index):
         """`index` as an int in range(len(self)), else a clear error."""
         try:
@@ -945,7 +945,7 @@ class Vocab:
         return i
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 268)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 269)
 def _vocab_tokens(tokens, reserved_tokens):
     """`tokens` as one flat list; a clear error unless every token is a str."""
     if isinstance(reserved_tokens, str):
@@ -966,7 +966,7 @@ def _vocab_tokens(tokens, reserved_tokens):
     return tokens
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 288)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 289)
 def _lookup_token(token):
     if not isinstance(token, str):
         raise TypeError(
@@ -976,7 +976,7 @@ def _lookup_token(token):
     return token
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 361)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 362)
 class TimeMachine(DataModule):
     """The Time Machine as character-level language-model data."""
 
@@ -996,7 +996,7 @@ class TimeMachine(DataModule):
         vocab = Vocab(tokens) if vocab is None else vocab
         return vocab[list(tokens)], vocab
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 470)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 471)
     def __init__(self, batch_size, num_steps, num_train=10000, num_val=5000,
                  whole_corpus=False):
         """Windows of num_steps + 1 tokens: inputs X, labels Y (X moved by one).
@@ -1014,7 +1014,7 @@ class TimeMachine(DataModule):
         self.num_train_tokens = (int(0.9 * len(self.corpus)) if whole_corpus
                                  else None)
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 489)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 490)
     def window_range(self, train):
         """The indices of the windows (rows of X and Y) of one split."""
         if not self.whole_corpus:
@@ -1024,14 +1024,14 @@ class TimeMachine(DataModule):
         split = self.num_train_tokens
         return range(split - self.num_steps) if train else range(split, len(self.X))
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 500)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 501)
     def get_dataloader(self, train):
         rows = self.window_range(train)
         return self.get_tensorloader([self.X, self.Y], train,
                                      slice(rows.start, rows.stop))
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 514)
+# Defined in book/text_data.md, section "Overlapping windows" (line 515)
 def _positive_int(owner, name, value, meaning):
     """`value` as an int, or a clear error unless it is an integer >= 1."""
     try:
@@ -1046,7 +1046,7 @@ def _positive_int(owner, name, value, meaning):
     return number
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 528)
+# Defined in book/text_data.md, section "Overlapping windows" (line 529)
 def _check_window_args(data):
     """Clear errors for TimeMachine sizes that give no usable windows."""
     who = type(data).__name__
@@ -1086,7 +1086,7 @@ def _check_window_args(data):
             stacklevel=3)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 650)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 651)
 def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
     b = _positive_int(owner, "batch_size", batch_size, "rows per minibatch")
     n = _positive_int(owner, "num_steps", num_steps, "tokens per row")
@@ -1098,7 +1098,7 @@ def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
     return num_batches
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 661)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 662)
 def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
     """Random sampling: minibatches (X, Y) of shuffled, non-overlapping pieces.
 
@@ -1118,7 +1118,7 @@ def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
         yield corpus[pos], corpus[pos + 1]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 682)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 683)
 def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
     """Sequential partitioning: row i of minibatch k + 1 continues row i of k.
 
@@ -1139,7 +1139,7 @@ def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
         yield rows_x[:, cols], rows_y[:, cols]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 766)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 767)
 class SeqDataLoader:
     """A reusable loader over a partitioned corpus: each pass is one epoch.
 
@@ -1171,7 +1171,7 @@ class SeqDataLoader:
                                       self.num_steps, "SeqDataLoader")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 797)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 798)
 class TimeMachinePartitioned(TimeMachine):
     """The whole Time Machine, by random sampling or sequential partitioning."""
 
@@ -1196,7 +1196,7 @@ class TimeMachinePartitioned(TimeMachine):
         return SeqDataLoader(self.val_corpus, rows, n, "sequential", self.seed)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 825)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 826)
 def _check_loader_args(sampling, generator):
     if not isinstance(sampling, str) or sampling not in ("random",
                                                          "sequential"):
@@ -1209,7 +1209,7 @@ def _check_loader_args(sampling, generator):
                         f"({type(generator).__name__}).")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 837)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 838)
 def _partition_split(data):
     """The first validation token of TimeMachinePartitioned, after checks."""
     who = type(data).__name__
@@ -1241,13 +1241,13 @@ def _partition_split(data):
     return split
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 916)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 917)
 def perplexity(nll):
     """exp of the mean of `nll`, per-token negative log-likelihoods (nats)."""
     return _checked_nll(nll).mean().exp().item()
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 925)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 926)
 def _checked_nll(nll):
     """`nll` as a float64 tensor, or a clear error if no mean makes sense."""
     try:
@@ -1271,7 +1271,7 @@ def _checked_nll(nll):
     return nll
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 110)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 111)
 class RNNScratch(Module):
     """A vanilla RNN layer: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)."""
 
@@ -1282,7 +1282,7 @@ class RNNScratch(Module):
         self.W_hh = nn.Parameter(torch.randn(num_hiddens, num_hiddens) * sigma)
         self.b_h = nn.Parameter(torch.zeros(num_hiddens))
 
-    # Defined in book/rnn_scratch.md, section "Making the loop cheap" (line 291)
+    # Defined in book/rnn_scratch.md, section "Making the loop cheap" (line 292)
     def forward(self, inputs, state=None):
         """Run the recurrence over a sequence.
 
@@ -1304,21 +1304,21 @@ class RNNScratch(Module):
         return torch.stack(outputs), state
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 142)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 143)
 def check_len(a, n):
     """Raise AssertionError unless len(a) == n."""
     if len(a) != n:
         raise AssertionError(f"length {len(a)} != expected length {n}")
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 148)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 149)
 def check_shape(a, shape):
     """Raise AssertionError unless tensor a has the given shape."""
     if tuple(a.shape) != tuple(shape):
         raise AssertionError(f"shape {tuple(a.shape)} != expected shape {tuple(shape)}")
 
 
-# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 180)
+# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 181)
 def get_params(vocab_size, num_hiddens, device):
     """[W_xh, W_hh, b_h, W_hq, b_q] of an RNN language model, each requiring gradients."""
     def normal(shape):
@@ -1332,13 +1332,13 @@ def get_params(vocab_size, num_hiddens, device):
     return params
 
 
-# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 193)
+# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 194)
 def init_rnn_state(batch_size, num_hiddens, device):
     """The initial state: a tuple holding one (batch_size, num_hiddens) zero tensor."""
     return (torch.zeros((batch_size, num_hiddens), device=device),)
 
 
-# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 198)
+# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 199)
 def rnn(inputs, state, params):
     """inputs: (num_steps, batch_size, vocab_size). Returns the logits of all time steps,
     concatenated to (num_steps * batch_size, vocab_size), and the new state (H,)."""
@@ -1351,7 +1351,7 @@ def rnn(inputs, state, params):
     return torch.cat(outputs, dim=0), (H,)
 
 
-# Defined in book/rnn_scratch.md, section "A language model on top" (line 342)
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 343)
 class RNNLMScratch(Classifier):
     """A character-level language model: RNNScratch followed by an output layer."""
 
@@ -1365,35 +1365,35 @@ class RNNLMScratch(Classifier):
             torch.randn(self.rnn.num_hiddens, self.vocab_size) * self.rnn.sigma)
         self.b_q = nn.Parameter(torch.zeros(self.vocab_size))
 
-    # Defined in book/rnn_scratch.md, section "A language model on top" (line 363)
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 364)
     def one_hot(self, X):
         """(batch_size, num_steps) token indices -> (num_steps, batch_size, vocab_size) floats."""
         return F.one_hot(X.T, self.vocab_size).type(torch.float32)
 
-    # Defined in book/rnn_scratch.md, section "A language model on top" (line 369)
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 370)
     def output_layer(self, rnn_outputs):
         """(num_steps, batch_size, num_hiddens) states -> (batch_size, num_steps, vocab_size)."""
         H = rnn_outputs.transpose(0, 1)  # batch first, like the labels
         return H @ self.W_hq + self.b_q  # one product for all time steps
 
-    # Defined in book/rnn_scratch.md, section "A language model on top" (line 376)
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 377)
     def forward(self, X, state=None):
         """Logits (batch_size, num_steps, vocab_size) for token indices X (batch_size, num_steps)."""
         rnn_outputs, _ = self.rnn(X.T, state)  # indices: the layer looks up rows of W_xh
         return self.output_layer(rnn_outputs)
 
-    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 430)
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 431)
     def training_step(self, batch):
         loss = self.loss(self(*batch[:-1]), batch[-1])
         self.plot("ppl", loss, train=True, weight=batch[-1].numel(), transform=torch.exp)
         return loss
 
-    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 437)
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 438)
     def validation_step(self, batch):
         loss = self.loss(self(*batch[:-1]), batch[-1])
         self.plot("ppl", loss, train=False, weight=batch[-1].numel(), transform=torch.exp)
 
-    # Defined in book/rnn_scratch.md, section "Generating text" (line 647)
+    # Defined in book/rnn_scratch.md, section "Generating text" (line 648)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0, generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
 
@@ -1439,7 +1439,7 @@ class RNNLMScratch(Classifier):
         return "".join(chars) + "".join(vocab.idx_to_token[i] for i in indices)
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 765)
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 766)
 class StatefulRNNLMScratch(RNNLMScratch):
     """RNNLMScratch that carries its hidden state from one minibatch to the next.
 
@@ -1474,7 +1474,7 @@ class StatefulRNNLMScratch(RNNLMScratch):
         self.carried_step(batch, train=False)
 
 
-# Defined in book/rnn_concise.md, section "The model in two small classes" (line 162)
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 163)
 class RNN(Module):
     """A vanilla RNN layer implemented with torch.nn.RNN."""
 
@@ -1492,7 +1492,7 @@ class RNN(Module):
         return self.rnn(inputs, H)
 
 
-# Defined in book/rnn_concise.md, section "The model in two small classes" (line 189)
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 190)
 class RNNLM(RNNLMScratch):
     """The RNN language model of RNNLMScratch with an nn.Linear output layer."""
 
@@ -1504,7 +1504,7 @@ class RNNLM(RNNLMScratch):
         return self.linear(hiddens).swapaxes(0, 1)
 
 
-# Defined in book/gradient_clipping.md, section "Two helpers for measuring gradients" (line 316)
+# Defined in book/gradient_clipping.md, section "Two helpers for measuring gradients" (line 317)
 def grad_norm(parameters):
     """The global L2 norm of the gradients of `parameters` (the norm of their concatenation).
 
@@ -1517,7 +1517,7 @@ def grad_norm(parameters):
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
-# Defined in book/gradient_clipping.md, section "Two helpers for measuring gradients" (line 337)
+# Defined in book/gradient_clipping.md, section "Two helpers for measuring gradients" (line 338)
 class GradNormTrainer(Trainer):
     """A Trainer that records the global gradient norm of every training step, before clipping.
 
@@ -1539,7 +1539,7 @@ class GradNormTrainer(Trainer):
             super().clip_gradients(grad_clip_val, model)
 
 
-# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 465)
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 466)
 def state_gradients(model, X, Y):
     """States H_1..H_T of model.rnn on X and the gradients of the last step's loss w.r.t. them.
 

@@ -229,7 +229,23 @@ def colab_problems(page, doc):
     return problems
 
 
-CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
+MARKUP = re.compile(
+    r"^(?P<fence>`{3,}|~{3,}).*?^(?P=fence)"  # a fenced block
+    r"|``.+?``"  # a double-backtick code span
+    r"|\{cite(?::[a-z]+)?\}`(?P<keys>[^`]+)`"  # a citation
+    r"|`[^`\n]+`",  # a code span
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def cited_keys(text):
+    """The bibliography keys a page cites; a role shown inside code (a fence, ``...``) is not
+    a citation. Fences, code spans and roles are matched left to right in one pass."""
+    keys = []
+    for match in MARKUP.finditer(text):
+        if match.group("keys"):
+            keys += [key.strip() for key in match.group("keys").split(",")]
+    return keys
 
 
 def citation_problems(page, doc):
@@ -237,8 +253,7 @@ def citation_problems(page, doc):
     source = ROOT / f"{doc}.md"
     keys = set()
     if source.is_file():
-        for match in CITE.finditer(source.read_text(encoding="utf8")):
-            keys |= {key.strip() for key in match.group(1).split(",")}
+        keys = set(cited_keys(source.read_text(encoding="utf8")))
     links = page.evaluate(
         """() => Array.from(document.querySelectorAll('a[href*="references.html#"]'))
               .map(a => [a.getAttribute('href').split('#')[1], a.title])"""

@@ -21,10 +21,11 @@ HEADER = (ROOT / "book" / "intro.md").read_text().split("---\n")[1]
 COLAB = (
     "```{code-cell} ipython3\n:tags: [remove-cell]\n"
     "# Colab only: install the book's library, d2l_lib, at this page's version.\n"
-    "# Anywhere else this cell does nothing (`make book` installs d2l_lib locally).\n"
+    "# Anywhere else this cell does nothing (the local setup installs d2l_lib).\n"
     "import sys\n\n"
     'if "google.colab" in sys.modules:\n'
-    '    %pip install -q --no-deps "d2l_lib @ git+https://github.com/example/book@main"\n```'
+    '    source = "git+https://github.com/example/book@main"\n'
+    '    %pip install -q --no-deps "d2l_lib @ {source}"\n```'
 )
 CHAPTER = f"""---
 {HEADER}---

@@ -58,11 +58,12 @@ TIMES_FILE = "notebooks/execution_times.json"  # seconds per chapter and device 
 COLAB_TAGS = ["remove-cell"]
 COLAB_TEMPLATE = """\
 # Colab only: install the book's library, d2l_lib, at this page's version.
-# Anywhere else this cell does nothing (`make book` installs d2l_lib locally).
+# Anywhere else this cell does nothing (the local setup installs d2l_lib).
 import sys
 
 if "google.colab" in sys.modules:
-    %pip install -q --no-deps "d2l_lib @ git+{url}@{ref}\""""
+    source = "git+{url}@{ref}"
+    %pip install -q --no-deps "d2l_lib @ {{source}}\""""
 
 # Cell metadata that says nothing about a cell's input: left out of notebooks and of the
 # pairing comparison.
