@@ -1,7 +1,8 @@
 """How much time does the ProgressBoard spend drawing during a 100-epoch training run?
 
 The run imitates the plotting pattern of the book's standard RNN run (batch size 1024 on The
-Time Machine): per epoch, 9 training minibatches and 5 validation minibatches, the training
+Time Machine): per epoch, 10 training minibatches (10,000 windows in batches of 1024) and 5 validation
+minibatches, the training
 perplexity plotted twice per epoch and the validation perplexity once. The "model" is one
 parameter, so the run's cost is the trainer, the board and, optionally, a simulated compute time
 per minibatch (`--train-ms`, `--val-ms`): the board's redraw throttle depends on how long
@@ -37,8 +38,8 @@ import torch
 import d2l_lib as d2l
 
 class PlotPattern(d2l.DataModule):
-    """9 training and 5 validation minibatches per epoch, as the RNN run with batch 1024."""
-    def __init__(self, train_batches=9, val_batches=5):
+    """10 training and 5 validation minibatches per epoch, as the RNN run with batch 1024."""
+    def __init__(self, train_batches=10, val_batches=5):
         super().__init__()
         self.save_hyperparameters()
         self.batch = (torch.zeros(4, 1), torch.zeros(4, 1))
