@@ -1,9 +1,9 @@
 """How much time does the ProgressBoard spend drawing during a 100-epoch training run?
 
 The run imitates the plotting pattern of the book's standard RNN run (batch size 1024 on The
-Time Machine): per epoch, 10 training minibatches (10,000 windows in batches of 1024) and 5 validation
-minibatches, the training
-perplexity plotted twice per epoch and the validation perplexity once. The "model" is one
+Time Machine): per epoch, 10 training minibatches (10,000 windows in batches of 1024) and 5
+validation minibatches, the training perplexity plotted twice per epoch and the validation
+perplexity once. The "model" is one
 parameter, so the run's cost is the trainer, the board and, optionally, a simulated compute time
 per minibatch (`--train-ms`, `--val-ms`): the board's redraw throttle depends on how long
 training takes, so a realistic run length matters.
