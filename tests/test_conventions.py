@@ -13,6 +13,7 @@ from pathlib import Path
 import jupytext
 import pytest
 import yaml
+from citations import cited_keys
 from pybtex.database import parse_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,13 +23,6 @@ MAINTAINERS = "book/maintainers"
 PLUMBING = re.compile(
     r"`make\b|\bmake (book|test|notebooks|lib|check|bench|nbval|unit|browser)\b|Makefile"
     r"|\bbench/|\bCI\b|\btests/|\bunit tests?\b|\bthe benchmark\b",
-)
-MARKUP = re.compile(
-    r"^(?P<fence>`{3,}|~{3,}).*?^(?P=fence)"  # a fenced block
-    r"|``.+?``"  # a double-backtick code span
-    r"|\{cite(?::[a-z]+)?\}`(?P<keys>[^`]+)`"  # a citation
-    r"|`[^`\n]+`",  # a code span
-    re.MULTILINE | re.DOTALL,
 )
 
 
@@ -79,16 +73,6 @@ def test_visible_code_fits_the_page(page):
             for line in source.splitlines() if len(line) > MAX_COLUMNS]
     assert not long, (f"{page}.md has code lines over {MAX_COLUMNS} characters, which the site "
                       "hides behind a scroll bar:\n" + "\n".join(long))
-
-
-def cited_keys(text):
-    """The bibliography keys a page cites; a role shown inside code (a fence, ``...``) is not
-    a citation. Fences, code spans and roles are matched left to right in one pass."""
-    keys = []
-    for match in MARKUP.finditer(text):
-        if match.group("keys"):
-            keys += [key.strip() for key in match.group("keys").split(",")]
-    return keys
 
 
 def bibliography():

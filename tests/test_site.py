@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import jupytext
 import pytest
 import yaml
+from citations import cited_keys
 
 pytestmark = pytest.mark.browser
 
@@ -227,25 +228,6 @@ def colab_problems(page, doc):
         elif not (ROOT / expected).is_file():
             problems.append(f"Colab link to {expected}, which is not in the repository")
     return problems
-
-
-MARKUP = re.compile(
-    r"^(?P<fence>`{3,}|~{3,}).*?^(?P=fence)"  # a fenced block
-    r"|``.+?``"  # a double-backtick code span
-    r"|\{cite(?::[a-z]+)?\}`(?P<keys>[^`]+)`"  # a citation
-    r"|`[^`\n]+`",  # a code span
-    re.MULTILINE | re.DOTALL,
-)
-
-
-def cited_keys(text):
-    """The bibliography keys a page cites; a role shown inside code (a fence, ``...``) is not
-    a citation. Fences, code spans and roles are matched left to right in one pass."""
-    keys = []
-    for match in MARKUP.finditer(text):
-        if match.group("keys"):
-            keys += [key.strip() for key in match.group("keys").split(",")]
-    return keys
 
 
 def citation_problems(page, doc):
