@@ -1504,25 +1504,32 @@ class RNNLM(RNNLMScratch):
         return self.linear(hiddens).swapaxes(0, 1)
 
 
-# Defined in book/gradient_clipping.md, section "Two helpers for measuring gradients" (line 317)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 419)
 def grad_norm(parameters):
-    """The global L2 norm of the gradients of `parameters` (the norm of their concatenation).
+    """The global L2 norm of the gradients of `parameters`.
 
-    Parameters without a gradient are skipped. Returns a tensor on the gradients' device, so
-    that nothing waits for a GPU; computed as the norm of the per-tensor norms.
+    The norm of all gradients concatenated, the number clipping compares with
+    theta, computed as the norm of the per-tensor norms. Parameters without a
+    gradient are skipped (zero if none has one). Returns a tensor on the
+    parameters' device, so that nothing waits for a GPU.
     """
-    grads = [p.grad for p in parameters if p.grad is not None]
+    params = list(parameters)
+    grads = [p.grad for p in params if p.grad is not None]
     if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        return torch.zeros((), device=params[0].device if params else None)
+    per_tensor = torch.stack([torch.linalg.vector_norm(g) for g in grads])
+    return torch.linalg.vector_norm(per_tensor)
 
 
-# Defined in book/gradient_clipping.md, section "Two helpers for measuring gradients" (line 338)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 440)
 class GradNormTrainer(Trainer):
-    """A Trainer that records the global gradient norm of every training step, before clipping.
+    """A Trainer that records the global gradient norm of every step.
 
-    After fit, `grad_norms` is a CPU tensor with one norm per step (inf or nan where the gradient
-    was not finite). gradient_clip_val=math.inf records the norms without clipping.
+    After fit, `grad_norms` is a CPU tensor with one norm per training step,
+    taken before clipping (inf or nan where the gradient was not finite).
+    The trainer calls clip_gradients only when gradient_clip_val > 0:
+    gradient_clip_val=math.inf records without clipping (and without the
+    library's skipping of non-finite steps); 0 records nothing.
     """
 
     def fit(self, model, data):
@@ -1530,8 +1537,8 @@ class GradNormTrainer(Trainer):
         try:
             super().fit(model, data)
         finally:  # also after an interrupted run
-            self.grad_norms = (torch.stack(self._norms).float().cpu() if self._norms
-                               else torch.zeros(0))
+            self.grad_norms = (torch.stack(self._norms).float().cpu()
+                               if self._norms else torch.zeros(0))
 
     def clip_gradients(self, grad_clip_val, model):
         self._norms.append(grad_norm(model.parameters()).detach())
@@ -1539,15 +1546,16 @@ class GradNormTrainer(Trainer):
             super().clip_gradients(grad_clip_val, model)
 
 
-# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 466)
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 717)
 def state_gradients(model, X, Y):
-    """States H_1..H_T of model.rnn on X and the gradients of the last step's loss w.r.t. them.
+    """States H_1..H_T of model.rnn on X, and d loss_T / d H_t for every t.
 
-    X, Y: (batch_size, T) token indices and labels. Returns (states, grads), both
-    (T, batch_size, num_hiddens) and detached; grads[t - 1] = d loss_T / d H_t, where loss_T is
-    the loss of the prediction at the last step. The layer runs one step at a time so that each
-    state is a tensor of its own whose gradient autograd keeps (retain_grad). The parameters'
-    .grad then hold the gradients of loss_T.
+    X, Y: (batch_size, T) token indices and labels; loss_T is the loss of the
+    prediction at the last step only. Returns (states, grads), both detached
+    and (T, batch_size, num_hiddens), with grads[t - 1] = d loss_T / d H_t.
+    The layer runs one step at a time, so that each state is a tensor of its
+    own whose gradient autograd keeps (retain_grad). Afterwards the
+    parameters' .grad hold the gradients of loss_T.
     """
     states, state = [], None
     for x in X.T:  # (batch_size,) tokens of one time step

@@ -1,12 +1,15 @@
 """Tests of the gradient-clipping chapter (book/gradient_clipping.md), through the generated library.
 
-Experiment 4 of the chapter as unit tests: clipping by the global norm keeps the norm at most
-theta, keeps the direction, leaves gradients inside the ball unchanged and equals
+The properties the chapter proves for clipping by the global norm: the norm is at most theta,
+the direction is kept, gradients inside the ball are unchanged, and the library equals
 torch.nn.utils.clip_grad_norm_; then the chapter's helpers (grad_norm, GradNormTrainer,
-state_gradients) and the bound ||dh_t/dh_k||_2 <= sigma_max(W_hh)^(t-k) on random small RNNs.
+state_gradients), the bound ||dh_t/dh_k||_2 <= sigma_max(W_hh)^(t-k) on random small RNNs, and
+the chapter's page conventions (code width, no visible glue, no build plumbing in the prose).
 """
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -140,6 +143,23 @@ def test_grad_norm_is_the_norm_of_the_concatenation(shapes):
     assert d2l.grad_norm(Params([(3,)]).parameters()).item() == 0.0  # no gradients at all
 
 
+def test_grad_norm_without_gradients_is_a_zero_on_the_parameters_device():
+    module = Params([(3,), (2, 2)])
+    for parameters in (module.parameters(), list(module.parameters()), []):
+        norm = d2l.grad_norm(parameters)
+        assert norm.shape == () and norm.item() == 0.0
+    assert d2l.grad_norm(module.parameters()).device == module.ps[0].device
+
+
+def test_grad_norm_trainer_records_the_norm_that_clip_grad_norm_returns():
+    """The chapter's practical note: clip_grad_norm_ returns the norm before clipping."""
+    module = with_random_grads(SHAPES[3], 7.0, seed=5)
+    before = d2l.grad_norm(module.parameters())
+    returned = torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm=1.0)
+    assert torch.allclose(before, returned)
+    assert d2l.grad_norm(module.parameters()).item() == pytest.approx(1.0, rel=1e-5)
+
+
 def fit(trainer_class, **trainer_args):
     d2l.set_seed(0)
     data, model = Regression(num_train=64, num_val=32, batch_size=16, noise=0), Linear()
@@ -223,3 +243,45 @@ def test_jacobian_product_and_its_bound(seed, sigma):
     assert torch.allclose(jacobian, product, rtol=1e-9, atol=1e-12)
     sigma_max = torch.linalg.matrix_norm(W_hh, ord=2).item()
     assert torch.linalg.matrix_norm(jacobian, ord=2).item() <= sigma_max**num_steps * (1 + 1e-9)
+
+
+def test_state_gradients_norms_of_tiny_gradients_need_float64():
+    """The chapter's numerics lesson: a float32 norm of entries around 1e-25 underflows to 0,
+    although the entries themselves are far inside float32's range."""
+    g = torch.full((128, 32), 1e-25)
+    assert g.abs().min() > 1e3 * torch.finfo(torch.float32).tiny
+    assert g.norm().item() == 0.0
+    assert g.double().norm().item() == pytest.approx(1e-25 * 64, rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
+# The chapter's page: conventions of the book
+
+
+CHAPTER = Path(__file__).resolve().parent.parent / "book" / "gradient_clipping.md"
+CELL = re.compile(r"```\{code-cell\} ipython3\n(.*?)```", re.DOTALL)
+
+
+def code_cells():
+    for source in CELL.findall(CHAPTER.read_text()):
+        tags = re.search(r"^:tags: \[(.*?)\]", source, re.MULTILINE)
+        yield source, (tags.group(1).split(", ") if tags else [])
+
+
+def test_chapter_code_fits_80_columns():
+    long = [line for source, _ in code_cells() for line in source.splitlines()
+            if len(line) > 80 and not line.lstrip().startswith("%pip")]
+    assert not long, long
+
+
+def test_chapter_glue_only_in_removed_cells():
+    visible = [source[:60] for source, tags in code_cells()
+               if "glue(" in source and "remove-cell" not in tags]
+    assert not visible, visible
+
+
+def test_chapter_prose_names_no_build_plumbing():
+    prose = CELL.sub("", CHAPTER.read_text())
+    commands = r"`make|\bmake (book|test|notebooks|lib|check|bench|nbval|unit)\b"
+    for word in (commands, r"\bbench/", r"\btests/", r"\bCI\b", "unit tests", "Makefile"):
+        assert not re.search(word, prose), word
