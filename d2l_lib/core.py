@@ -457,7 +457,7 @@ class Trainer(HyperParameters):
                 self.model.validation_step(self.prepare_batch(batch))
                 self.val_batch_idx += 1
 
-    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1167)
+    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1168)
     def clip_gradients(self, grad_clip_val, model):
         """Clip all gradients to a global L2 norm of at most grad_clip_val.
 
@@ -882,7 +882,7 @@ class RNNLMScratch(Classifier):
         rnn_outputs, _ = self.rnn(X.t(), state)
         return self.output_layer(rnn_outputs)
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1239)
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1240)
     def check_predict_args(self, prefix, num_preds, vocab, temperature=0,
                            generator=None):
         """Raise a clear error for arguments `predict` cannot use, before it runs.
@@ -930,7 +930,7 @@ class RNNLMScratch(Classifier):
                 "after fit, trainer.skipped_steps counts the skipped steps.")
         return chars
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1288)
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1289)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0,
                 generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
@@ -1011,7 +1011,7 @@ def rnn(inputs, state, params):
     return logits.flatten(0, 1), (H,)
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1415)
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1416)
 class StatefulRNNLMScratch(RNNLMScratch):
     """RNNLMScratch that carries its hidden state from minibatch to minibatch.
 
