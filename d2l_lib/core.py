@@ -73,6 +73,7 @@ __all__ = [
 ]
 
 import io
+import numbers
 import operator
 
 from matplotlib.figure import Figure
@@ -731,26 +732,29 @@ class Trainer(HyperParameters):
                   "steps were skipped because the loss or a gradient was not "
                   f"finite (trainer.skipped_steps); {stopped}{state}.")
 
-    # Defined in book/rnn_scratch.md, section "Gradient clipping" (line 503)
+    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1169)
     def clip_gradients(self, grad_clip_val, model):
-        """Scale all gradients by min(1, grad_clip_val / norm), norm = their global L2 norm.
+        """Clip all gradients to a global L2 norm of at most grad_clip_val.
 
-        Works on tensors only, so a GPU is never waited for. A non-finite norm zeroes every
-        gradient (plain SGD then skips the step) and is counted in self.skipped_steps; steps whose
-        norm exceeded the threshold are counted in self.clipped_steps. Both restart with each fit.
+        Tensor operations only, so the CPU never waits for a GPU. A non-finite
+        norm zeroes every gradient (plain SGD then leaves the parameters alone).
+        Counted since the start of fit, as int64 tensors: self.clipped_steps
+        (norm above the threshold) and self.skipped_steps (norm not finite).
         """
         grads = [p.grad for p in model.parameters() if p.grad is not None]
         if not grads:
             return
         with torch.no_grad():
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            per_tensor = torch.stack([torch.linalg.vector_norm(g) for g in grads])
+            norm = torch.linalg.vector_norm(per_tensor)  # over all entries
             finite = torch.isfinite(norm)
             scale = torch.clamp(grad_clip_val / (norm + 1e-6), max=1.0)
             for g in grads:
                 g.mul_(scale).masked_fill_(~finite, 0.0)
-            if getattr(self, "train_batch_idx", 0) == 0 or not hasattr(self, "skipped_steps"):
-                self.skipped_steps = torch.zeros((), dtype=torch.int64, device=norm.device)
-                self.clipped_steps = torch.zeros((), dtype=torch.int64, device=norm.device)
+            if getattr(self, "train_batch_idx", 0) == 0 or not hasattr(
+                    self, "skipped_steps"):  # the first step of a fit: restart
+                zero = torch.zeros((), dtype=torch.int64, device=norm.device)
+                self.skipped_steps, self.clipped_steps = zero, zero.clone()
             self.skipped_steps += ~finite
             self.clipped_steps += finite & (norm > grad_clip_val)
 
@@ -1271,181 +1275,253 @@ def _checked_nll(nll):
     return nll
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 111)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 210)
 class RNNScratch(Module):
-    """A vanilla RNN layer: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)."""
+    """A plain (Elman) recurrent layer.
+
+    H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h), weights drawn from N(0, sigma^2).
+    """
 
     def __init__(self, num_inputs, num_hiddens, sigma=0.01):
-        super().__init__()
-        self.save_hyperparameters()
-        self.W_xh = nn.Parameter(torch.randn(num_inputs, num_hiddens) * sigma)
-        self.W_hh = nn.Parameter(torch.randn(num_hiddens, num_hiddens) * sigma)
+        super().__init__()  # nn.Module's set-up comes before any attribute
+        self.save_hyperparameters()  # self.num_inputs, .num_hiddens, .sigma
+
+        def gaussian(*shape):  # a trainable tensor of N(0, sigma^2) entries
+            return nn.Parameter(sigma * torch.randn(*shape))
+
+        self.W_xh = gaussian(num_inputs, num_hiddens)   # input -> state
+        self.W_hh = gaussian(num_hiddens, num_hiddens)  # state -> state
         self.b_h = nn.Parameter(torch.zeros(num_hiddens))
 
-    # Defined in book/rnn_scratch.md, section "Making the loop cheap" (line 292)
+    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1011)
     def forward(self, inputs, state=None):
         """Run the recurrence over a sequence.
 
-        inputs: (num_steps, batch_size, num_inputs) floats, or (num_steps, batch_size) integer
-        token indices that stand for their one-hot vectors; state: (batch_size, num_hiddens),
-        or None for zeros. Returns (outputs, state): the states of all steps stacked as
-        (num_steps, batch_size, num_hiddens), and the last state.
+        inputs: (num_steps, batch_size, num_inputs) floats, or (num_steps,
+        batch_size) integer token indices standing for their one-hot vectors.
+        state: (batch_size, num_hiddens), or None for zeros. Returns the states
+        of all steps, (num_steps, batch_size, num_hiddens), and the last state.
         """
-        if inputs.is_floating_point():  # X_t W_xh + b_h for all time steps in one product
+        if inputs.is_floating_point():  # X_t W_xh + b_h for all steps at once
             XW = inputs @ self.W_xh + self.b_h
-        else:  # one-hot rows times W_xh select rows: a table lookup (an embedding)
+        else:  # one-hot rows times W_xh select rows: a lookup (an embedding)
             XW = F.embedding(inputs, self.W_xh + self.b_h)
         if state is None:
-            state = torch.zeros(XW.shape[1], self.num_hiddens, device=XW.device, dtype=XW.dtype)
+            state = XW.new_zeros(XW.shape[1], self.num_hiddens)
         outputs = []
         for XW_t in XW:  # only the recurrence is sequential
+            # addmm(XW_t, state, W_hh) = XW_t + state @ W_hh, in one operation
             state = torch.tanh(torch.addmm(XW_t, state, self.W_hh))
             outputs.append(state)
         return torch.stack(outputs), state
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 143)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 250)
 def check_len(a, n):
     """Raise AssertionError unless len(a) == n."""
     if len(a) != n:
         raise AssertionError(f"length {len(a)} != expected length {n}")
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 149)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 256)
 def check_shape(a, shape):
     """Raise AssertionError unless tensor a has the given shape."""
     if tuple(a.shape) != tuple(shape):
-        raise AssertionError(f"shape {tuple(a.shape)} != expected shape {tuple(shape)}")
+        raise AssertionError(
+            f"shape {tuple(a.shape)} != expected shape {tuple(shape)}")
 
 
-# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 181)
-def get_params(vocab_size, num_hiddens, device):
-    """[W_xh, W_hh, b_h, W_hq, b_q] of an RNN language model, each requiring gradients."""
-    def normal(shape):
-        return torch.randn(size=shape, device=device) * 0.01
-
-    params = [normal((vocab_size, num_hiddens)), normal((num_hiddens, num_hiddens)),
-              torch.zeros(num_hiddens, device=device),
-              normal((num_hiddens, vocab_size)), torch.zeros(vocab_size, device=device)]
-    for param in params:
-        param.requires_grad_(True)
-    return params
-
-
-# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 194)
-def init_rnn_state(batch_size, num_hiddens, device):
-    """The initial state: a tuple holding one (batch_size, num_hiddens) zero tensor."""
-    return (torch.zeros((batch_size, num_hiddens), device=device),)
-
-
-# Defined in book/rnn_scratch.md, section "The same model, functional style" (line 199)
-def rnn(inputs, state, params):
-    """inputs: (num_steps, batch_size, vocab_size). Returns the logits of all time steps,
-    concatenated to (num_steps * batch_size, vocab_size), and the new state (H,)."""
-    W_xh, W_hh, b_h, W_hq, b_q = params
-    (H,) = state
-    outputs = []
-    for X in inputs:
-        H = torch.tanh(X @ W_xh + b_h + H @ W_hh)
-        outputs.append(H @ W_hq + b_q)
-    return torch.cat(outputs, dim=0), (H,)
-
-
-# Defined in book/rnn_scratch.md, section "A language model on top" (line 343)
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 423)
 class RNNLMScratch(Classifier):
-    """A character-level language model: RNNScratch followed by an output layer."""
+    """A character-level language model: a recurrent layer, then a read-out.
+
+    The read-out maps every state to vocab_size logits, O_t = H_t W_hq + b_q.
+    """
 
     def __init__(self, rnn, vocab_size, lr=0.01):
         super().__init__()
-        self.save_hyperparameters()
-        self.init_params()
+        self.save_hyperparameters()  # self.rnn, self.vocab_size, self.lr
+        self.init_params()  # a subclass changes the read-out by overriding it
 
     def init_params(self):
-        self.W_hq = nn.Parameter(
-            torch.randn(self.rnn.num_hiddens, self.vocab_size) * self.rnn.sigma)
+        """W_hq (num_hiddens, vocab_size) from N(0, sigma^2), and b_q = 0."""
+        read_out = (self.rnn.num_hiddens, self.vocab_size)
+        self.W_hq = nn.Parameter(self.rnn.sigma * torch.randn(read_out))
         self.b_q = nn.Parameter(torch.zeros(self.vocab_size))
 
-    # Defined in book/rnn_scratch.md, section "A language model on top" (line 364)
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 448)
     def one_hot(self, X):
-        """(batch_size, num_steps) token indices -> (num_steps, batch_size, vocab_size) floats."""
-        return F.one_hot(X.T, self.vocab_size).type(torch.float32)
+        """Token indices (batch_size, num_steps) -> one-hot floats, time first:
+        (num_steps, batch_size, vocab_size)."""
+        time_first = X.t()
+        return F.one_hot(time_first, num_classes=self.vocab_size).float()
 
-    # Defined in book/rnn_scratch.md, section "A language model on top" (line 370)
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 456)
     def output_layer(self, rnn_outputs):
-        """(num_steps, batch_size, num_hiddens) states -> (batch_size, num_steps, vocab_size)."""
+        """States (num_steps, batch_size, num_hiddens) -> logits, batch first:
+        (batch_size, num_steps, vocab_size)."""
         H = rnn_outputs.transpose(0, 1)  # batch first, like the labels
         return H @ self.W_hq + self.b_q  # one product for all time steps
 
-    # Defined in book/rnn_scratch.md, section "A language model on top" (line 377)
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 569)
+    def training_step(self, batch):
+        *inputs, labels = batch
+        nll = self.loss(self(*inputs), labels)  # mean over all labels
+        self.plot("ppl", nll, True, weight=labels.numel(), transform=torch.exp)
+        return nll
+
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 577)
+    def validation_step(self, batch):
+        *inputs, labels = batch
+        nll = self.loss(self(*inputs), labels)
+        self.plot("ppl", nll, False, weight=labels.numel(), transform=torch.exp)
+
+    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1034)
     def forward(self, X, state=None):
-        """Logits (batch_size, num_steps, vocab_size) for token indices X (batch_size, num_steps)."""
-        rnn_outputs, _ = self.rnn(X.T, state)  # indices: the layer looks up rows of W_xh
+        """Logits (batch_size, num_steps, vocab_size) for token indices X.
+
+        The layer gets the indices, time first, and looks up rows of W_xh.
+        """
+        rnn_outputs, _ = self.rnn(X.t(), state)
         return self.output_layer(rnn_outputs)
 
-    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 431)
-    def training_step(self, batch):
-        loss = self.loss(self(*batch[:-1]), batch[-1])
-        self.plot("ppl", loss, train=True, weight=batch[-1].numel(), transform=torch.exp)
-        return loss
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1241)
+    def check_predict_args(self, prefix, num_preds, vocab, temperature=0,
+                           generator=None):
+        """Raise a clear error for arguments `predict` cannot use, before it runs.
 
-    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 438)
-    def validation_step(self, batch):
-        loss = self.loss(self(*batch[:-1]), batch[-1])
-        self.plot("ppl", loss, train=False, weight=batch[-1].numel(), transform=torch.exp)
-
-    # Defined in book/rnn_scratch.md, section "Generating text" (line 648)
-    def predict(self, prefix, num_preds, vocab, device=None, temperature=0, generator=None):
-        """`prefix` (lower-cased) followed by `num_preds` generated characters.
-
-        temperature=0 picks the most likely character (greedy decoding); temperature > 0 samples
-        from softmax(logits / temperature), drawing from `generator` (a torch.Generator) if given.
+        Returns the prefix as a list of lower-cased characters.
         """
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a string, not {type(prefix).__name__}")
         if not prefix:
-            raise ValueError("the prefix is empty: the model needs at least one character to read")
-        if temperature < 0 or num_preds < 0:
-            raise ValueError(f"need temperature >= 0 and num_preds >= 0, not {temperature}, "
-                             f"{num_preds}")
+            raise ValueError("the prefix is empty: the model needs at least one "
+                             "character to read")
+        if isinstance(num_preds, bool) or not isinstance(num_preds,
+                                                         numbers.Integral):
+            raise TypeError(f"num_preds must be an int, not {num_preds!r}")
+        if num_preds < 0:
+            raise ValueError(f"num_preds must be >= 0, not {num_preds}")
+        if isinstance(temperature, bool) or not isinstance(temperature,
+                                                           numbers.Real):
+            raise TypeError(f"temperature must be a number, not {temperature!r}")
+        tiny = torch.finfo(torch.float32).tiny
+        if not (temperature == 0 or tiny <= temperature < math.inf):
+            raise ValueError(f"temperature must be 0 (greedy) or a finite number "
+                             f">= {tiny:.1e} (sampling), not {temperature}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, not "
+                            f"{type(generator).__name__}")
         if len(vocab) != self.vocab_size:
-            raise ValueError(f"vocab has {len(vocab)} tokens but the model {self.vocab_size}")
-        chars = [c.lower() for c in prefix]  # the training text is lower case
-        unknown = sorted({c for c, low in zip(prefix, chars) if low not in vocab.token_to_idx})
+            raise ValueError(f"vocab has {len(vocab)} tokens, the model "
+                             f"{self.vocab_size}: use the vocabulary of the "
+                             f"data the model was trained on")
+        chars = list(prefix.lower())  # the training text is lower case
+        unknown = sorted({c for c in chars if c not in vocab.token_to_idx})
         if unknown:
             known = "".join(t for t in vocab.idx_to_token if len(t) == 1)
-            raise ValueError(f"the vocabulary has no token for {', '.join(map(repr, unknown))} in "
-                             f"the prefix {prefix!r}; it knows only {known!r} and upper case")
-        device = next(self.parameters()).device if device is None else device
+            raise ValueError(f"the vocabulary has no token for "
+                             f"{', '.join(map(repr, unknown))} in the prefix "
+                             f"{prefix!r}; it knows only {known!r} and upper case")
+        with torch.no_grad():
+            finite = all(torch.isfinite(p).all() for p in self.parameters())
+        if not finite:
+            raise RuntimeError(
+                "the model's parameters are not all finite (NaN or inf): its "
+                "training diverged. Train again with a smaller learning rate or "
+                "with gradient clipping (Trainer(..., gradient_clip_val=1)); "
+                "after fit, trainer.skipped_steps counts the skipped steps.")
+        return chars
+
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1290)
+    def predict(self, prefix, num_preds, vocab, device=None, temperature=0,
+                generator=None):
+        """`prefix` (lower-cased) followed by `num_preds` generated characters.
+
+        temperature=0 picks the most likely character (greedy decoding);
+        temperature > 0 samples from softmax(logits / temperature), drawing from
+        `generator` (a torch.Generator) if one is given.
+        """
+        chars = self.check_predict_args(prefix, num_preds, vocab, temperature,
+                                        generator)
+        if device is None:
+            device = next(self.parameters()).device
         was_training = self.training
         self.eval()
         try:
             with torch.no_grad():
-                X = torch.tensor([vocab[chars]], device=device).T  # (len(prefix), 1): time first
-                outputs, state = self.rnn(X, None)  # warm-up on the prefix
-                generated = []
+                X = torch.tensor(vocab[chars], device=device).reshape(-1, 1)
+                outputs, state = self.rnn(X, None)  # warm-up: indices, time first
+                tokens = []
                 for _ in range(num_preds):
-                    logits = self.output_layer(outputs[-1:])[0, -1]  # (vocab_size,)
-                    logits[vocab.unk] = -float("inf")
+                    logits = self.output_layer(outputs[-1:])[0, -1]
+                    logits[vocab.unk] = -math.inf  # never write <unk>
                     if temperature == 0:
                         token = logits.argmax().reshape(1)
                     else:
-                        probs = F.softmax(logits / temperature, dim=0)
-                        if generator is not None:
+                        scaled = (logits - logits.max()) / temperature
+                        probs = F.softmax(scaled, dim=0)
+                        if generator is not None:  # draw on the generator's device
                             probs = probs.to(generator.device)
-                        token = torch.multinomial(probs, 1, generator=generator).to(device)
-                    generated.append(token)
+                        token = torch.multinomial(probs, 1, generator=generator)
+                        token = token.to(device)
+                    tokens.append(token)
                     outputs, state = self.rnn(token.reshape(1, 1), state)
         finally:
             self.train(was_training)
-        indices = torch.cat(generated).tolist() if generated else []
-        return "".join(chars) + "".join(vocab.idx_to_token[i] for i in indices)
+        new = torch.cat(tokens).tolist() if tokens else []
+        return "".join(chars) + "".join(vocab.idx_to_token[i] for i in new)
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 766)
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 505)
+def get_params(vocab_size, num_hiddens, device):
+    """The tensors [W_xh, W_hh, b_h, W_hq, b_q] of an RNN language model.
+
+    Weights from N(0, 0.01^2), biases zero; autograd tracks all five.
+    """
+    shapes = [(vocab_size, num_hiddens), (num_hiddens, num_hiddens),
+              (num_hiddens,), (num_hiddens, vocab_size), (vocab_size,)]
+    params = []
+    for shape in shapes:  # matrices get noise, vectors (biases) start at 0
+        if len(shape) == 2:
+            tensor = 0.01 * torch.randn(shape, device=device)
+        else:
+            tensor = torch.zeros(shape, device=device)
+        params.append(tensor.requires_grad_())
+    return params
+
+
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 522)
+def init_rnn_state(batch_size, num_hiddens, device):
+    """The state before the first step: a 1-tuple (H_0,), H_0 all zeros."""
+    return (torch.zeros(batch_size, num_hiddens, device=device),)
+
+
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 527)
+def rnn(inputs, state, params):
+    """Run an RNN language model given as a list of tensors.
+
+    inputs: one-hot (num_steps, batch_size, vocab_size); state: (H,).
+    Returns the logits as rows (num_steps * batch_size, vocab_size), time
+    step after time step, and the last state (H,).
+    """
+    W_xh, W_hh, b_h, W_hq, b_q = params
+    H, states = state[0], []
+    for X_t in inputs:
+        H = torch.tanh(X_t @ W_xh + H @ W_hh + b_h)
+        states.append(H)
+    logits = torch.stack(states) @ W_hq + b_q  # read out all steps at once
+    return logits.flatten(0, 1), (H,)
+
+
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1417)
 class StatefulRNNLMScratch(RNNLMScratch):
-    """RNNLMScratch that carries its hidden state from one minibatch to the next.
+    """RNNLMScratch that carries its hidden state from minibatch to minibatch.
 
-    For sequential partitioning. The last state of minibatch k, detached from the graph
-    (truncated backpropagation through time), is the first state of minibatch k + 1. Training
-    and validation keep separate states; both restart when the mode changes (train()/eval()).
+    For sequential partitioning. The last state of minibatch k, detached from
+    the graph (truncated backpropagation through time), is the first state of
+    minibatch k + 1. Training and validation keep separate states; both
+    restart when the mode changes (train()/eval()).
     """
 
     def __init__(self, rnn, vocab_size, lr=0.01):
@@ -1461,10 +1537,10 @@ class StatefulRNNLMScratch(RNNLMScratch):
         state = self.states.get(train)
         if state is not None and state.shape[0] != X.shape[0]:
             state = None  # a minibatch of another size cannot continue the rows
-        rnn_outputs, last_state = self.rnn(X.T, state)
-        self.states[train] = last_state.detach()  # the gradient stops at the boundary
+        rnn_outputs, last_state = self.rnn(X.t(), state)
+        self.states[train] = last_state.detach()  # the gradient stops here
         loss = self.loss(self.output_layer(rnn_outputs), Y)
-        self.plot("ppl", torch.exp(loss), train=train)
+        self.plot("ppl", loss, train, weight=Y.numel(), transform=torch.exp)
         return loss
 
     def training_step(self, batch):

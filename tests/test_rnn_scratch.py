@@ -291,6 +291,110 @@ def test_predict_rejects_a_vocab_of_another_size(vocab):
         model.predict("time", 5, vocab)
 
 
+@pytest.mark.parametrize("temperature, error", [
+    (float("nan"), ValueError), (float("inf"), ValueError), (-float("inf"), ValueError),
+    (-0.5, ValueError), (1e-40, ValueError),  # below float32's smallest normal number
+    ("1", TypeError), (None, TypeError), (True, TypeError), (torch.tensor(1.0), TypeError),
+])
+def test_predict_rejects_bad_temperatures_up_front(vocab, temperature, error):
+    model = make_model(len(vocab))
+    with pytest.raises(error, match="temperature"):
+        model.predict("the", 5, vocab, temperature=temperature)
+
+
+@pytest.mark.parametrize("num_preds, error", [
+    (2.5, TypeError), ("3", TypeError), (None, TypeError), (True, TypeError),
+    (-1, ValueError),
+])
+def test_predict_rejects_bad_num_preds_up_front(vocab, num_preds, error):
+    model = make_model(len(vocab))
+    with pytest.raises(error, match="num_preds"):
+        model.predict("the", num_preds, vocab)
+
+
+@pytest.mark.parametrize("prefix", [None, 42, ["t", "h"], b"the"])
+def test_predict_rejects_a_prefix_that_is_not_a_string(vocab, prefix):
+    model = make_model(len(vocab))
+    with pytest.raises(TypeError, match="prefix must be a string"):
+        model.predict(prefix, 5, vocab)
+
+
+def test_predict_rejects_a_generator_that_is_not_one(vocab):
+    model = make_model(len(vocab))
+    with pytest.raises(TypeError, match="generator"):
+        model.predict("the", 5, vocab, temperature=1.0, generator=0)
+
+
+def test_predict_accepts_numpy_numbers(vocab):
+    np = pytest.importorskip("numpy")
+    model = make_model(len(vocab))
+    assert model.predict("the", np.int64(4), vocab) == model.predict("the", 4, vocab)
+    gen_a, gen_b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert (model.predict("the", 9, vocab, temperature=np.float32(0.7), generator=gen_a)
+            == model.predict("the", 9, vocab, temperature=0.7, generator=gen_b))
+
+
+def test_predict_tiny_temperature_is_greedy_without_overflow(vocab):
+    """(logits - max) / tau cannot overflow: the smallest allowed tau samples the argmax."""
+    model = make_model(len(vocab))
+    with torch.no_grad():
+        model.W_hq.mul_(100)  # large logits: logits / tau alone would overflow float32
+    tiny = torch.finfo(torch.float32).tiny
+    gen = torch.Generator().manual_seed(0)
+    assert (model.predict("the", 12, vocab, temperature=tiny, generator=gen)
+            == model.predict("the", 12, vocab))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_predict_on_a_diverged_model_raises(vocab, bad):
+    model = make_model(len(vocab))
+    with torch.no_grad():
+        model.rnn.W_hh[0, 0] = bad
+    with pytest.raises(RuntimeError, match="diverged"):
+        model.predict("the", 5, vocab)
+    with pytest.raises(RuntimeError, match="gradient_clip_val"):
+        model.predict("the", 5, vocab, temperature=1.0)
+
+
+def test_check_predict_args_returns_the_lower_cased_prefix(vocab):
+    model = make_model(len(vocab))
+    assert model.check_predict_args("Time", 3, vocab) == list("time")
+
+
+# ---- initialisation: the same parameters as d2l for the same seed ---------------------------
+
+
+def test_initial_parameters_match_d2l_for_the_same_seed():
+    d2l.set_seed(0)
+    model = d2l.RNNLMScratch(d2l.RNNScratch(5, 7, sigma=0.02), 9)
+    d2l.set_seed(0)  # d2l: randn(...) * sigma for W_xh, W_hh, then W_hq
+    W_xh, W_hh = torch.randn(5, 7) * 0.02, torch.randn(7, 7) * 0.02
+    W_hq = torch.randn(7, 9) * 0.02
+    assert torch.equal(model.rnn.W_xh, W_xh) and torch.equal(model.rnn.W_hh, W_hh)
+    assert torch.equal(model.W_hq, W_hq)
+    assert torch.equal(model.rnn.b_h, torch.zeros(7)) and torch.equal(model.b_q, torch.zeros(9))
+    names = [name for name, _ in model.named_parameters()]
+    assert names == ["W_hq", "b_q", "rnn.W_xh", "rnn.W_hh", "rnn.b_h"]
+
+
+def test_clip_counts_clipped_steps_and_restarts_with_each_fit(vocab):
+    model = make_model(len(vocab))
+    trainer = d2l.Trainer(max_epochs=1, gradient_clip_val=1e-3)
+    grads_of(model)
+    trainer.clip_gradients(1e-3, model)  # train_batch_idx unset: a new fit
+    trainer.train_batch_idx = 1
+    grads_of(model)
+    trainer.clip_gradients(1e-3, model)
+    grads_of(model)
+    trainer.clip_gradients(1e6, model)  # below the threshold: not counted
+    assert int(trainer.clipped_steps) == 2 and int(trainer.skipped_steps) == 0
+    assert trainer.clipped_steps.dtype == torch.int64
+    trainer.train_batch_idx = 0  # the first step of the next fit
+    grads_of(model)
+    trainer.clip_gradients(1e6, model)
+    assert int(trainer.clipped_steps) == 0
+
+
 # ---- training --------------------------------------------------------------------------------
 
 
