@@ -1550,34 +1550,44 @@ class StatefulRNNLMScratch(RNNLMScratch):
         self.carried_step(batch, train=False)
 
 
-# Defined in book/rnn_concise.md, section "The model in two small classes" (line 163)
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 168)
 class RNN(Module):
-    """A vanilla RNN layer implemented with torch.nn.RNN."""
+    """torch.nn.RNN behind the interface of RNNScratch."""
+
+    layer_type = nn.RNN  # a subclass may set nn.GRU or nn.LSTM instead
 
     def __init__(self, num_inputs, num_hiddens):
         super().__init__()
-        self.save_hyperparameters()
-        self.rnn = nn.RNN(num_inputs, num_hiddens)
+        self.num_inputs, self.num_hiddens = num_inputs, num_hiddens
+        self.rnn = self.layer_type(input_size=num_inputs,
+                                   hidden_size=num_hiddens)
 
     def forward(self, inputs, H=None):
-        """inputs: (num_steps, batch_size, num_inputs) floats or (num_steps, batch_size) token
-        indices (one-hot encoded here). Returns outputs (num_steps, batch_size, num_hiddens)
-        and the state H (1, batch_size, num_hiddens)."""
+        """Run the layer over a time-first sequence.
+
+        inputs: (num_steps, batch_size) token indices, which become one-hot
+        vectors, or (num_steps, batch_size, num_inputs) floats. H: the state
+        (1, batch_size, num_hiddens), or None for zeros. Returns all states
+        (num_steps, batch_size, num_hiddens) and the last state.
+        """
         if not inputs.is_floating_point():
             inputs = F.one_hot(inputs, self.num_inputs).float()
         return self.rnn(inputs, H)
 
 
-# Defined in book/rnn_concise.md, section "The model in two small classes" (line 190)
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 201)
 class RNNLM(RNNLMScratch):
-    """The RNN language model of RNNLMScratch with an nn.Linear output layer."""
+    """RNNLMScratch whose output layer is an nn.Linear."""
 
     def init_params(self):
-        self.linear = nn.Linear(self.rnn.num_hiddens, self.vocab_size)
+        # logits = H W^T + b; this replaces W_hq and b_q of the scratch model
+        self.linear = nn.Linear(in_features=self.rnn.num_hiddens,
+                                out_features=self.vocab_size)
 
-    def output_layer(self, hiddens):
-        """(num_steps, batch_size, num_hiddens) -> (batch_size, num_steps, vocab_size)."""
-        return self.linear(hiddens).swapaxes(0, 1)
+    def output_layer(self, rnn_outputs):
+        """(num_steps, batch, num_hiddens) -> (batch, num_steps, vocab_size)."""
+        batch_first = rnn_outputs.transpose(0, 1)
+        return self.linear(batch_first)
 
 
 # Defined in book/gradient_clipping.md, section "Measuring gradients" (line 419)

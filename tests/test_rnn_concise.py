@@ -82,6 +82,54 @@ def test_shapes():
     assert n_params == VOCAB * HIDDEN + HIDDEN * HIDDEN + 2 * HIDDEN + HIDDEN * VOCAB + VOCAB
 
 
+def test_output_layer_is_one_linear_map_on_batch_first_states():
+    d2l.set_seed(0)
+    model = d2l.RNNLM(d2l.RNN(VOCAB, HIDDEN), VOCAB)
+    H = torch.randn(7, 3, HIDDEN)  # (num_steps, batch_size, num_hiddens)
+    expected = H.transpose(0, 1) @ model.linear.weight.T + model.linear.bias
+    torch.testing.assert_close(model.output_layer(H), expected)
+
+
+def test_layer_type_swaps_in_gated_layers():
+    """Exercise 2's solution: a GRU or LSTM wrapper is one class attribute."""
+
+    class GRU(d2l.RNN):
+        layer_type = nn.GRU
+
+    class LSTM(d2l.RNN):
+        layer_type = nn.LSTM
+
+    assert d2l.RNN.layer_type is nn.RNN
+    data = d2l.TimeMachine(batch_size=4, num_steps=8)
+    for cls, torch_cls in ((GRU, nn.GRU), (LSTM, nn.LSTM)):
+        d2l.set_seed(0)
+        layer = cls(len(data.vocab), HIDDEN)
+        assert type(layer.rnn) is torch_cls
+        assert (layer.num_inputs, layer.num_hiddens) == (len(data.vocab), HIDDEN)
+        model = d2l.RNNLM(layer, len(data.vocab))
+        d2l.check_shape(model(torch.randint(0, len(data.vocab), (3, 5))),
+                        (3, 5, len(data.vocab)))
+        text = model.predict("time ", 6, data.vocab, device=d2l.cpu())
+        assert text.startswith("time ") and len(text) == 11
+    _, (h_n, c_n) = layer(torch.randint(0, len(data.vocab), (5, 2)))  # LSTM: a pair
+    d2l.check_shape(h_n, (1, 2, HIDDEN))
+    d2l.check_shape(c_n, (1, 2, HIDDEN))
+
+
+@pytest.mark.parametrize("h", [32, 256])
+def test_initial_spectral_radius_of_the_recurrent_matrix(h):
+    """The chapter's prediction: about 0.01 sqrt(h) for sigma = 0.01, about 1/sqrt(3) for
+    PyTorch's uniform(+-1/sqrt(h)), over several draws."""
+    d2l.set_seed(0)
+    scratch = [torch.linalg.eigvals(d2l.RNNScratch(VOCAB, h).W_hh.detach()).abs().max().item()
+               for _ in range(5)]
+    concise = [torch.linalg.eigvals(d2l.RNN(VOCAB, h).rnn.weight_hh_l0.detach()).abs().max()
+               .item() for _ in range(5)]
+    assert 0.7 < sum(scratch) / 5 / (0.01 * h ** 0.5) < 1.5
+    assert 0.7 < sum(concise) / 5 / 3 ** -0.5 < 1.3
+    assert max(scratch) < min(concise) / 3  # the scratch start is nearly memoryless
+
+
 def test_predict():
     data = d2l.TimeMachine(batch_size=4, num_steps=8)
     d2l.set_seed(0)
