@@ -371,7 +371,7 @@ class Classifier(Module):
         self.plot("acc", accuracy, train=False, weight=count)
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 708)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 710)
 def _minibatch_size(data):
     """data.batch_size, checked: a whole number >= 1."""
     size = getattr(data, "batch_size", None)
@@ -390,7 +390,7 @@ def _minibatch_size(data):
     return size
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 728)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 730)
 class DataModule(HyperParameters):
     """Base class of data: hands out training and validation minibatches."""
 
@@ -425,37 +425,37 @@ class DataModule(HyperParameters):
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 823)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 825)
 def cpu():
     """The CPU device."""
     return torch.device("cpu")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 828)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 830)
 def gpu(i=0):
     """The `i`-th GPU (CUDA) device."""
     return torch.device(f"cuda:{i}")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 833)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 835)
 def num_gpus():
     """The number of CUDA GPUs this process can use."""
     return torch.cuda.device_count()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 838)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 840)
 def try_gpu(i=0):
     """The `i`-th GPU if it exists, else the CPU."""
     return gpu(i) if num_gpus() > i else cpu()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 843)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 845)
 def try_all_gpus():
     """All GPUs, or an empty list when there is none."""
     return [gpu(i) for i in range(num_gpus())]
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 848)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 850)
 def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
                              stop_on_nonfinite):
     """Raise a TypeError or ValueError that says what is wrong and how to
@@ -493,7 +493,7 @@ def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
             "True or False")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 885)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 887)
 def _check_fit_arguments(model, data):
     """A clear TypeError when fit gets something else than a model and data
     (for example the two swapped)."""
@@ -508,7 +508,7 @@ def _check_fit_arguments(model, data):
                 "Module and a DataModule, in that order")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 899)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 901)
 def _check_loaders(data, num_train_batches, val):
     """A clear ValueError when a split gives no minibatch at all."""
     name = type(data).__name__
@@ -523,7 +523,7 @@ def _check_loaders(data, num_train_batches, val):
             "train without validation")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 915)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 917)
 class Trainer(HyperParameters):
     """Fits a Module to a DataModule on one device; keeps `history`, one
     value per epoch and logged label."""
@@ -556,7 +556,7 @@ class Trainer(HyperParameters):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 966)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 968)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
         _check_fit_arguments(model, data)
@@ -580,7 +580,7 @@ class Trainer(HyperParameters):
             model.board.flush()
         self.report_skipped_steps()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 991)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 993)
     def finish_epoch(self):
         """Append this epoch's value of every logged label to `history`."""
         values = {}
@@ -593,7 +593,7 @@ class Trainer(HyperParameters):
         self.check_skipped_steps()
         self.model.board.log_epoch(self.epoch + 1, self.max_epochs, values)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1013)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1015)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
         self.model.train()  # training behaviour of layers such as dropout
@@ -610,7 +610,7 @@ class Trainer(HyperParameters):
                     self.model.validation_step(batch)
                     self.val_batch_idx += 1
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1034)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1036)
     def reset_step_counters(self):
         """At the start of fit: zero skipped_steps and clipped_steps (int64
         tensors on the device) and the divergence bookkeeping."""
@@ -620,7 +620,7 @@ class Trainer(HyperParameters):
         self.skips_seen, self.warned, self.should_stop = 0, False, False
         self.sync_each_step = self.checks_each_step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1045)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1047)
     def checks_each_step(self):
         """Whether `update` reads the finiteness of each step on the host.
 
@@ -635,7 +635,7 @@ class Trainer(HyperParameters):
             for group in self.optim.param_groups)
         return self.device.type == "cpu" or not plain_sgd
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1061)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1063)
     def update(self, loss):
         """Clip the gradients if asked, then take the optimizer step, unless the
         loss or the global gradient norm is not finite: such a step is skipped
@@ -665,7 +665,7 @@ class Trainer(HyperParameters):
             torch.full_like(self.first_skip, self.train_batch_idx), self.first_skip)
         self.optim.step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1092)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1094)
     def divergence_message(self, step, loss=None):
         """What went wrong at `step` (0-based) of this epoch, and what to do."""
         what = ("the loss or the gradient norm is not finite" if loss is None
@@ -685,7 +685,7 @@ class Trainer(HyperParameters):
                 "Trainer(..., stop_on_nonfinite=True) stops training after the "
                 "epoch in which this happens.")
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1113)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1115)
     def warn(self, message):
         """Issue a RuntimeWarning at the line that called fit, every time
         (warnings repeated in a notebook are not swallowed)."""
@@ -700,7 +700,7 @@ class Trainer(HyperParameters):
             message, RuntimeWarning, where.f_code.co_filename, where.f_lineno,
             module=where.f_globals.get("__name__"), registry=None)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1129)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1131)
     def check_skipped_steps(self):
         """At the end of an epoch: warn about skipped steps not yet reported
         (those found without waiting for the GPU), stop if asked to."""
@@ -714,7 +714,7 @@ class Trainer(HyperParameters):
         self.warned, self.skips_seen = True, skipped
         self.should_stop = self.stop_on_nonfinite
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1144)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1146)
     def report_skipped_steps(self):
         """At the end of fit: say how many steps were skipped, if any."""
         skipped = int(self.skipped_steps)
@@ -732,7 +732,7 @@ class Trainer(HyperParameters):
                   "steps were skipped because the loss or a gradient was not "
                   f"finite (trainer.skipped_steps); {stopped}{state}.")
 
-    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1169)
+    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1176)
     def clip_gradients(self, grad_clip_val, model):
         """Clip all gradients to a global L2 norm of at most grad_clip_val.
 
@@ -759,7 +759,7 @@ class Trainer(HyperParameters):
             self.clipped_steps += finite & (norm > grad_clip_val)
 
 
-# Defined in book/toolkit.md, section "Putting it together" (line 1182)
+# Defined in book/toolkit.md, section "Putting it together" (line 1184)
 def set_seed(seed):
     """Seed Python's, NumPy's and PyTorch's (CPU and GPU) generators."""
     random.seed(seed)
@@ -1000,7 +1000,7 @@ class TimeMachine(DataModule):
         vocab = Vocab(tokens) if vocab is None else vocab
         return vocab[list(tokens)], vocab
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 471)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 472)
     def __init__(self, batch_size, num_steps, num_train=10000, num_val=5000,
                  whole_corpus=False):
         """Windows of num_steps + 1 tokens: inputs X, labels Y (X moved by one).
@@ -1018,7 +1018,7 @@ class TimeMachine(DataModule):
         self.num_train_tokens = (int(0.9 * len(self.corpus)) if whole_corpus
                                  else None)
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 490)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 491)
     def window_range(self, train):
         """The indices of the windows (rows of X and Y) of one split."""
         if not self.whole_corpus:
@@ -1028,14 +1028,14 @@ class TimeMachine(DataModule):
         split = self.num_train_tokens
         return range(split - self.num_steps) if train else range(split, len(self.X))
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 501)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 502)
     def get_dataloader(self, train):
         rows = self.window_range(train)
         return self.get_tensorloader([self.X, self.Y], train,
                                      slice(rows.start, rows.stop))
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 515)
+# Defined in book/text_data.md, section "Overlapping windows" (line 516)
 def _positive_int(owner, name, value, meaning):
     """`value` as an int, or a clear error unless it is an integer >= 1."""
     try:
@@ -1050,7 +1050,7 @@ def _positive_int(owner, name, value, meaning):
     return number
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 529)
+# Defined in book/text_data.md, section "Overlapping windows" (line 530)
 def _check_window_args(data):
     """Clear errors for TimeMachine sizes that give no usable windows."""
     who = type(data).__name__
@@ -1090,7 +1090,7 @@ def _check_window_args(data):
             stacklevel=3)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 651)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 653)
 def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
     b = _positive_int(owner, "batch_size", batch_size, "rows per minibatch")
     n = _positive_int(owner, "num_steps", num_steps, "tokens per row")
@@ -1102,7 +1102,7 @@ def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
     return num_batches
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 662)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 664)
 def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
     """Random sampling: minibatches (X, Y) of shuffled, non-overlapping pieces.
 
@@ -1122,7 +1122,7 @@ def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
         yield corpus[pos], corpus[pos + 1]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 683)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 685)
 def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
     """Sequential partitioning: row i of minibatch k + 1 continues row i of k.
 
@@ -1143,7 +1143,7 @@ def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
         yield rows_x[:, cols], rows_y[:, cols]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 767)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 769)
 class SeqDataLoader:
     """A reusable loader over a partitioned corpus: each pass is one epoch.
 
@@ -1175,7 +1175,7 @@ class SeqDataLoader:
                                       self.num_steps, "SeqDataLoader")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 798)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 800)
 class TimeMachinePartitioned(TimeMachine):
     """The whole Time Machine, by random sampling or sequential partitioning."""
 
@@ -1200,7 +1200,7 @@ class TimeMachinePartitioned(TimeMachine):
         return SeqDataLoader(self.val_corpus, rows, n, "sequential", self.seed)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 826)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 828)
 def _check_loader_args(sampling, generator):
     if not isinstance(sampling, str) or sampling not in ("random",
                                                          "sequential"):
@@ -1213,7 +1213,7 @@ def _check_loader_args(sampling, generator):
                         f"({type(generator).__name__}).")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 838)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 840)
 def _partition_split(data):
     """The first validation token of TimeMachinePartitioned, after checks."""
     who = type(data).__name__
@@ -1245,13 +1245,13 @@ def _partition_split(data):
     return split
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 917)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 921)
 def perplexity(nll):
     """exp of the mean of `nll`, per-token negative log-likelihoods (nats)."""
     return _checked_nll(nll).mean().exp().item()
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 926)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 930)
 def _checked_nll(nll):
     """`nll` as a float64 tensor, or a clear error if no mean makes sense."""
     try:
@@ -1293,7 +1293,7 @@ class RNNScratch(Module):
         self.W_hh = gaussian(num_hiddens, num_hiddens)  # state -> state
         self.b_h = nn.Parameter(torch.zeros(num_hiddens))
 
-    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1011)
+    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1018)
     def forward(self, inputs, state=None):
         """Run the recurrence over a sequence.
 
@@ -1376,7 +1376,7 @@ class RNNLMScratch(Classifier):
         nll = self.loss(self(*inputs), labels)
         self.plot("ppl", nll, False, weight=labels.numel(), transform=torch.exp)
 
-    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1034)
+    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1041)
     def forward(self, X, state=None):
         """Logits (batch_size, num_steps, vocab_size) for token indices X.
 
@@ -1385,7 +1385,7 @@ class RNNLMScratch(Classifier):
         rnn_outputs, _ = self.rnn(X.t(), state)
         return self.output_layer(rnn_outputs)
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1241)
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1248)
     def check_predict_args(self, prefix, num_preds, vocab, temperature=0,
                            generator=None):
         """Raise a clear error for arguments `predict` cannot use, before it runs.
@@ -1433,7 +1433,7 @@ class RNNLMScratch(Classifier):
                 "after fit, trainer.skipped_steps counts the skipped steps.")
         return chars
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1290)
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1297)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0,
                 generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
@@ -1514,7 +1514,7 @@ def rnn(inputs, state, params):
     return logits.flatten(0, 1), (H,)
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1417)
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1424)
 class StatefulRNNLMScratch(RNNLMScratch):
     """RNNLMScratch that carries its hidden state from minibatch to minibatch.
 
@@ -1590,7 +1590,7 @@ class RNNLM(RNNLMScratch):
         return self.linear(batch_first)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 419)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 421)
 def grad_norm(parameters):
     """The global L2 norm of the gradients of `parameters`.
 
@@ -1607,7 +1607,7 @@ def grad_norm(parameters):
     return torch.linalg.vector_norm(per_tensor)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 440)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 442)
 class GradNormTrainer(Trainer):
     """A Trainer that records the global gradient norm of every step.
 
@@ -1632,7 +1632,7 @@ class GradNormTrainer(Trainer):
             super().clip_gradients(grad_clip_val, model)
 
 
-# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 717)
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 719)
 def state_gradients(model, X, Y):
     """States H_1..H_T of model.rnn on X, and d loss_T / d H_t for every t.
 
