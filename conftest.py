@@ -37,7 +37,6 @@ def pytest_configure(config):
                     if attempt == STARTS:
                         raise
             time.sleep(2 * attempt)
-        return None
 
     start_new_kernel.retries_dead_kernels = True
     kernel.start_new_kernel = start_new_kernel

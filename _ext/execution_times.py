@@ -8,6 +8,7 @@ with one. A chapter or device never measured says so instead of showing a number
 """
 
 import json
+import sys
 from pathlib import Path
 
 from docutils import nodes
@@ -15,7 +16,11 @@ from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMES = ROOT / "notebooks" / "execution_times.json"
+sys.path.insert(0, str(ROOT / "tools"))
+
+import notebooks as pairing  # tools/notebooks.py: the chapters, and where times are kept
+
+TIMES = ROOT / pairing.TIMES_FILE
 
 
 def _cell(entry):
@@ -34,11 +39,6 @@ class ExecutionTimes(SphinxDirective):
     """A table: chapter | CPU time | GPU time, one row per chapter with code, in TOC order."""
 
     def run(self):
-        import sys
-
-        sys.path.insert(0, str(ROOT / "tools"))
-        import notebooks as pairing
-
         times = json.loads(TIMES.read_text(encoding="utf8")) if TIMES.exists() else {}
         lines = ["| chapter | CPU, one thread | GPU |", "| --- | --- | --- |"]
         for md in pairing.chapters(ROOT):

@@ -25,56 +25,51 @@ from pathlib import Path
 
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
-from sphinx.util import logging
 
-LOGGER = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 import notebooks as pairing  # tools/notebooks.py: the pairing check
 
 
-def executing(config) -> bool:
+def executing() -> bool:
     return os.environ.get("BOOK_EXECUTE", "") not in ("", "0")
 
 
 def choose_mode(app: Sphinx, config):
     """config-inited hook: MyST-NB reads stored outputs, or executes with BOOK_EXECUTE=1.
 
+    The chapters are found once here (reading them all is not free) and kept on `app`.
     Pages of prose only (a notebook header, no code cell) are never executed: MyST-NB would
     otherwise start a kernel to run nothing.
     """
-    config.nb_execution_mode = "force" if executing(config) else "cache"
-    chapters = {md.relative_to(ROOT).with_suffix("").as_posix() for md in pairing.chapters(ROOT)}
+    config.nb_execution_mode = "force" if executing() else "cache"
+    app.book_chapters = pairing.chapters(ROOT)
+    chapters = {md.relative_to(ROOT).with_suffix("").as_posix() for md in app.book_chapters}
     prose = [f"{page}.md" for page in pairing.toc_pages(ROOT) if page not in chapters]
     config.nb_execution_excludepatterns = list(config.nb_execution_excludepatterns) + prose
 
 
-def _cache(app: Sphinx):
+def fill_cache(app: Sphinx):
+    """builder-inited hook: an empty cache, then every stored notebook of a chapter."""
+    if executing():
+        return
     from jupyter_cache import get_cache
 
     path = app.config.nb_execution_cache_path or str(Path(app.outdir).parent / ".jupyter_cache")
-    return get_cache(path)
-
-
-def fill_cache(app: Sphinx):
-    """builder-inited hook: an empty cache, then every stored notebook of a chapter."""
-    if executing(app.config):
-        return
-    cache = _cache(app)
-    cache.clear_cache()
-    for md in pairing.chapters(ROOT):
-        path = pairing.notebook_path(md, ROOT)
-        if path.exists():
-            cache.cache_notebook_file(str(path), check_validity=False, overwrite=True)
+    app.book_cache = get_cache(path)
+    app.book_cache.clear_cache()
+    for md in app.book_chapters:
+        notebook = pairing.notebook_path(md, ROOT)
+        if notebook.exists():
+            app.book_cache.cache_notebook_file(str(notebook), check_validity=False,
+                                               overwrite=True)
 
 
 def check_chapter(app: Sphinx, docname: str, source: list):
     """source-read hook: a chapter is rendered only from a paired, executed notebook."""
-    if executing(app.config):
-        return
     md = ROOT / f"{docname}.md"
-    if md not in pairing.chapters(ROOT):
+    if executing() or md not in app.book_chapters:
         return
     problems = pairing.chapter_problems(md, ROOT)
     if problems:
@@ -85,7 +80,7 @@ def check_chapter(app: Sphinx, docname: str, source: list):
     import jupytext
 
     try:
-        _cache(app).match_cache_notebook(jupytext.reads(source[0], fmt="md:myst"))
+        app.book_cache.match_cache_notebook(jupytext.reads(source[0], fmt="md:myst"))
     except KeyError:
         raise ExtensionError(
             f"{md.relative_to(ROOT)}: its notebook is paired, but the build cache has no "

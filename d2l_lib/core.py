@@ -372,6 +372,12 @@ class Classifier(Module):
 
 
 # Defined in book/toolkit.md, section "The data: `DataModule`" (line 710)
+def _is_whole_number(value):
+    """An int or NumPy integer, but not a bool (True is an int in Python)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 715)
 def _minibatch_size(data):
     """data.batch_size, checked: a whole number >= 1."""
     size = getattr(data, "batch_size", None)
@@ -381,7 +387,7 @@ def _minibatch_size(data):
             "the number of examples per minibatch, which DataModule does "
             "not set: take batch_size as an argument of your __init__ and "
             "call self.save_hyperparameters() there")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+    if not _is_whole_number(size):
         raise TypeError(f"batch_size must be a whole number >= 1, got "
                         f"{size!r}; for example batch_size=32")
     if size < 1:
@@ -390,7 +396,7 @@ def _minibatch_size(data):
     return size
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 730)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 735)
 class DataModule(HyperParameters):
     """Base class of data: hands out training and validation minibatches."""
 
@@ -425,43 +431,43 @@ class DataModule(HyperParameters):
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 825)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 830)
 def cpu():
     """The CPU device."""
     return torch.device("cpu")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 830)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 835)
 def gpu(i=0):
     """The `i`-th GPU (CUDA) device."""
     return torch.device(f"cuda:{i}")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 835)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 840)
 def num_gpus():
     """The number of CUDA GPUs this process can use."""
     return torch.cuda.device_count()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 840)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 845)
 def try_gpu(i=0):
     """The `i`-th GPU if it exists, else the CPU."""
     return gpu(i) if num_gpus() > i else cpu()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 845)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 850)
 def try_all_gpus():
     """All GPUs, or an empty list when there is none."""
     return [gpu(i) for i in range(num_gpus())]
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 850)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 855)
 def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
                              stop_on_nonfinite):
     """Raise a TypeError or ValueError that says what is wrong and how to
     fix it, for each argument of Trainer that makes no sense."""
     def whole(name, value, least, meaning, example):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if not _is_whole_number(value):
             raise TypeError(
                 f"Trainer({name}={value!r}): {name}, {meaning}, must be a "
                 f"whole number >= {least}, got a {type(value).__name__}; "
@@ -493,7 +499,7 @@ def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
             "True or False")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 887)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 892)
 def _check_fit_arguments(model, data):
     """A clear TypeError when fit gets something else than a model and data
     (for example the two swapped)."""
@@ -508,7 +514,7 @@ def _check_fit_arguments(model, data):
                 "Module and a DataModule, in that order")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 901)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 906)
 def _check_loaders(data, num_train_batches, val):
     """A clear ValueError when a split gives no minibatch at all."""
     name = type(data).__name__
@@ -523,7 +529,7 @@ def _check_loaders(data, num_train_batches, val):
             "train without validation")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 917)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 922)
 class Trainer(HyperParameters):
     """Fits a Module to a DataModule on one device; keeps `history`, one
     value per epoch and logged label."""
@@ -556,7 +562,7 @@ class Trainer(HyperParameters):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 968)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 973)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
         _check_fit_arguments(model, data)
@@ -580,7 +586,7 @@ class Trainer(HyperParameters):
             model.board.flush()
         self.report_skipped_steps()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 993)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 998)
     def finish_epoch(self):
         """Append this epoch's value of every logged label to `history`."""
         values = {}
@@ -593,7 +599,7 @@ class Trainer(HyperParameters):
         self.check_skipped_steps()
         self.model.board.log_epoch(self.epoch + 1, self.max_epochs, values)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1015)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1020)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
         self.model.train()  # training behaviour of layers such as dropout
@@ -610,7 +616,7 @@ class Trainer(HyperParameters):
                     self.model.validation_step(batch)
                     self.val_batch_idx += 1
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1036)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1041)
     def reset_step_counters(self):
         """At the start of fit: zero skipped_steps and clipped_steps (int64
         tensors on the device) and the divergence bookkeeping."""
@@ -620,7 +626,7 @@ class Trainer(HyperParameters):
         self.skips_seen, self.warned, self.should_stop = 0, False, False
         self.sync_each_step = self.checks_each_step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1047)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1052)
     def checks_each_step(self):
         """Whether `update` reads the finiteness of each step on the host.
 
@@ -635,7 +641,7 @@ class Trainer(HyperParameters):
             for group in self.optim.param_groups)
         return self.device.type == "cpu" or not plain_sgd
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1063)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1068)
     def update(self, loss):
         """Clip the gradients if asked, then take the optimizer step, unless the
         loss or the global gradient norm is not finite: such a step is skipped
@@ -665,7 +671,7 @@ class Trainer(HyperParameters):
             torch.full_like(self.first_skip, self.train_batch_idx), self.first_skip)
         self.optim.step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1094)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1099)
     def divergence_message(self, step, loss=None):
         """What went wrong at `step` (0-based) of this epoch, and what to do."""
         what = ("the loss or the gradient norm is not finite" if loss is None
@@ -685,7 +691,7 @@ class Trainer(HyperParameters):
                 "Trainer(..., stop_on_nonfinite=True) stops training after the "
                 "epoch in which this happens.")
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1115)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1120)
     def warn(self, message):
         """Issue a RuntimeWarning at the line that called fit, every time
         (warnings repeated in a notebook are not swallowed)."""
@@ -700,7 +706,7 @@ class Trainer(HyperParameters):
             message, RuntimeWarning, where.f_code.co_filename, where.f_lineno,
             module=where.f_globals.get("__name__"), registry=None)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1131)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1136)
     def check_skipped_steps(self):
         """At the end of an epoch: warn about skipped steps not yet reported
         (those found without waiting for the GPU), stop if asked to."""
@@ -714,7 +720,7 @@ class Trainer(HyperParameters):
         self.warned, self.skips_seen = True, skipped
         self.should_stop = self.stop_on_nonfinite
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1146)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1151)
     def report_skipped_steps(self):
         """At the end of fit: say how many steps were skipped, if any."""
         skipped = int(self.skipped_steps)
@@ -759,7 +765,7 @@ class Trainer(HyperParameters):
             self.clipped_steps += finite & (norm > grad_clip_val)
 
 
-# Defined in book/toolkit.md, section "Putting it together" (line 1184)
+# Defined in book/toolkit.md, section "Putting it together" (line 1189)
 def set_seed(seed):
     """Seed Python's, NumPy's and PyTorch's (CPU and GPU) generators."""
     random.seed(seed)

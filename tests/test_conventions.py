@@ -7,12 +7,12 @@
   references.bib, and every entry there is complete.
 """
 
+import importlib.util
 import re
 from pathlib import Path
 
 import jupytext
 import pytest
-import yaml
 from citations import cited_keys
 from pybtex.database import parse_file
 
@@ -27,9 +27,12 @@ PLUMBING = re.compile(
 
 
 def toc_pages():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
-    pages = [toc["root"]] + [entry["file"] for entry in toc.get("chapters", [])]
-    return [page for page in pages if (ROOT / f"{page}.md").exists()]
+    """The pages of _toc.yml in reading order, as tools/notebooks.py reads them."""
+    spec = importlib.util.spec_from_file_location("notebooks_tool_conv",
+                                                  ROOT / "tools" / "notebooks.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return [page for page in tool.toc_pages(ROOT) if (ROOT / f"{page}.md").exists()]
 
 
 def visible_cells(page):

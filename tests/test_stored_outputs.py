@@ -18,15 +18,20 @@ from sphinx.errors import ExtensionError
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = (ROOT / "book" / "intro.md").read_text().split("---\n")[1]
-COLAB = (
-    "```{code-cell} ipython3\n:tags: [remove-cell]\n"
-    "# Colab only: install the book's library, d2l_lib, at this page's version.\n"
-    "# Anywhere else this cell does nothing (the local setup installs d2l_lib).\n"
-    "import sys\n\n"
-    'if "google.colab" in sys.modules:\n'
-    '    source = "git+https://github.com/example/book@main"\n'
-    '    %pip install -q --no-deps "d2l_lib @ {source}"\n```'
-)
+
+
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The Colab setup cell the tool expects for this book's repository.
+COLAB = ("```{code-cell} ipython3\n:tags: [remove-cell]\n"
+         + load("notebooks_tool_colab", ROOT / "tools" / "notebooks.py").COLAB_TEMPLATE.format(
+             url="https://github.com/example/book", ref="main")
+         + "\n```")
 CHAPTER = f"""---
 {HEADER}---
 
@@ -45,13 +50,6 @@ glue("answer", answer, display=False)
 
 The prose quotes {{glue:text}}`answer` from the stored run.
 """
-
-
-def load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -114,7 +112,7 @@ def hook(book, monkeypatch):
     monkeypatch.delenv("BOOK_EXECUTE", raising=False)
 
     class App:
-        config = None
+        book_chapters = module.pairing.chapters(book)
 
     def run():
         module.check_chapter(App(), "book/alpha", [(book / "book" / "alpha.md").read_text()])

@@ -118,9 +118,10 @@ def read_chapter_text(md: Path) -> str:
 def has_code(md: Path) -> bool:
     """Whether the page has a code cell (as jupytext parses it: an example of a code cell
     shown inside a ````markdown fence does not count)."""
-    if "{code-cell}" not in read_chapter_text(md):
+    text = read_chapter_text(md)
+    if "{code-cell}" not in text:
         return False
-    return any(cell.cell_type == "code" for cell in jupytext.read(md, fmt="md:myst").cells)
+    return any(cell.cell_type == "code" for cell in jupytext.reads(text, fmt="md:myst").cells)
 
 
 def chapters(root: Path = ROOT) -> list[Path]:
@@ -413,13 +414,14 @@ def chapter_problems(md: Path, root: Path = ROOT) -> list[str]:
         nb = nbformat.read(path, as_version=4)
     except Exception as err:  # noqa: BLE001  (report any unreadable file)
         return [f"{rel}: not a readable notebook ({err}); {fix}"]
-    want = inputs(to_notebook(md))
+    chapter = to_notebook(md)
+    want = inputs(chapter)
     have = inputs(nb)
     if want != have:
         where = _first_difference(want, have, md.read_text())
         return [f"{rel} is stale: {where} from {rel_md}; {fix}"]
     problems = []
-    if nb.metadata.get("kernelspec") != to_notebook(md).metadata.get("kernelspec"):
+    if nb.metadata.get("kernelspec") != chapter.metadata.get("kernelspec"):
         problems.append(f"{rel}: its kernelspec differs from {rel_md}; {fix}")
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
