@@ -16,7 +16,7 @@ export PYTHONHASHSEED := 0
 # No MPLBACKEND here: a kernel started with MPLBACKEND=Agg shows no figures, and notebooks,
 # nbval and the book build all start kernels from this environment.
 
-.PHONY: help venv lib check unit notebooks nbval book book-exec serve browser browser-deps lint test test-gpu bench clean
+.PHONY: help venv lib check unit notebooks nbval book book-exec serve browser browser-deps lint test test-gpu perturb bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -94,6 +94,12 @@ test: check unit nbval book browser lint ## everything CI runs
 
 test-gpu: venv ## execute every notebook (on CUDA when there is one): asserts, lax comparison
 	$(PY) tools/notebooks.py run --out _build/executed
+
+# Every chapter executed again under other numerics (ATen's CPU level, MKL's compatible path)
+# and shifted seeds; which cells raise and how far each glued number moves
+# (tools/perturb.py). About 10 min on 2 cores; not part of `make test`.
+perturb: venv ## execute every chapter under numeric and seed variants; report in bench/results/
+	$(PY) tools/perturb.py --report bench/results/perturbation $(CHAPTERS)
 
 bench: venv ## time this book against d2l 1.0.3, and the book build (BENCH_REPS=1: one repetition)
 	bash bench/setup_reference.sh

@@ -225,8 +225,13 @@ def clean(nb) -> nbformat.NotebookNode:
     return nb
 
 
-def execute(nb, cwd: Path, timeout: int = CELL_TIMEOUT, name: str = "notebook"):
-    """Run every cell in a fresh python3 kernel; a failing cell raises with its source."""
+def execute(nb, cwd: Path, timeout: int = CELL_TIMEOUT, name: str = "notebook",
+            extra_env: dict[str, str] | None = None):
+    """Run every cell in a fresh python3 kernel; a failing cell raises with its source.
+
+    `extra_env` is added to the kernel's environment (the perturbation run's variants:
+    tools/perturb.py); with D2L_SEED_SHIFT in it, tools/seed_shift.py shifts every seed.
+    """
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -236,6 +241,7 @@ def execute(nb, cwd: Path, timeout: int = CELL_TIMEOUT, name: str = "notebook"):
     # One torch thread: results do not depend on the machine's core count, and nbval
     # (which runs notebooks side by side, one thread each) reproduces them exactly.
     env.update(ONE_THREAD)
+    env.update(extra_env or {})
     client = NotebookClient(
         nb,
         timeout=timeout,
@@ -249,6 +255,8 @@ def execute(nb, cwd: Path, timeout: int = CELL_TIMEOUT, name: str = "notebook"):
         startup = Path(tmp) / "ipython" / "profile_default" / "startup"
         startup.mkdir(parents=True)
         shutil.copy(Path(__file__).with_name("figure_check.py"), startup / "00-figure-check.py")
+        if env.get("D2L_SEED_SHIFT"):
+            shutil.copy(Path(__file__).with_name("seed_shift.py"), startup / "01-seed-shift.py")
         report = Path(tmp) / "figures.jsonl"
         env.update(IPYTHONDIR=str(Path(tmp) / "ipython"), BOOK_FIGURE_REPORT=str(report))
         try:

@@ -1,0 +1,275 @@
+"""The perturbation run: execute every chapter under numeric and seed variants (`make perturb`).
+
+A reader's processor, BLAS path or seeds differ from the machine that executed the stored
+notebooks. This tool executes each chapter again under variants that one machine can
+produce, and reports, per chapter and variant:
+
+- every cell that raises (a bounding assert that does not hold elsewhere is a claim that was
+  luck), with the first line of the cell and the error;
+- how far each glued number (the numbers in the prose) moves from the stored one;
+- every cell compared exactly by nbval (no `nbval-ignore-output` tag) whose text output
+  differs from the stored one: nbval would fail on that cell off the reference machine.
+
+    python tools/perturb.py                          all chapters, all variants
+    python tools/perturb.py --variants seed+1 rnn_scratch
+    python tools/perturb.py --report bench/results/perturbation   (writes .md and .json)
+
+Variants (environment of the kernel; one torch thread as in `make notebooks`):
+    aten-default     ATEN_CPU_CAPABILITY=default: ATen's scalar kernels, no AVX
+    aten-avx2        ATEN_CPU_CAPABILITY=avx2 (skipped where AVX2 is the native level)
+    mkl-compatible   MKL_CBWR=COMPATIBLE: MKL's conditional-reproducibility path
+    default+compatible  both of the above (another processor's numerics, as in `make nbval`)
+    seed+1, seed+2   every seed s becomes s + k (tools/seed_shift.py, D2L_SEED_SHIFT=k)
+
+Exit status 1 when any cell raises under any variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import re
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import notebooks
+
+ROOT = notebooks.ROOT
+VARIANTS = {
+    "aten-default": {"ATEN_CPU_CAPABILITY": "default"},
+    "aten-avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
+    "mkl-compatible": {"MKL_CBWR": "COMPATIBLE"},
+    "default+compatible": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
+    "seed+1": {"D2L_SEED_SHIFT": "1"},
+    "seed+2": {"D2L_SEED_SHIFT": "2"},
+}
+NUMBER = re.compile(r"[-+]?(?:\d+(?:,\d{3})*(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?", re.IGNORECASE)
+
+
+def native_capability() -> str:
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability().lower()
+
+
+def _machine() -> str:
+    import os
+    import platform
+
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
+        model = found.group(1).strip() if found else ""
+    return f"{os.cpu_count()} cores, {platform.machine()}" + (f" ({model})" if model else "")
+
+
+def glued(nb) -> dict[str, str]:
+    """The values a notebook glues for its prose, by name (their text form)."""
+    values = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            book = out.get("metadata", {}).get("scrapbook")
+            if out.get("output_type") == "display_data" and book:
+                text = out["data"].get(book["mime_prefix"] + "text/plain", "")
+                values[book["name"]] = text.strip("'\"")
+    return values
+
+
+def numbers(text: str) -> list[float]:
+    return [float(m.replace(",", "")) for m in NUMBER.findall(text)]
+
+
+def _first_line(cell) -> str:
+    lines = [ln for ln in cell.source.splitlines() if ln.strip() and not ln.startswith("#")]
+    return (lines or [""])[0][:100]
+
+
+def _error_line(cell) -> str:
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return f"{out.ename}: {out.evalue}"[:300]
+    return ""
+
+
+def run_one(chapter: str, variant: str) -> dict:
+    """Execute one stored notebook under one variant; compare with its stored outputs."""
+    path = ROOT / "notebooks" / f"{chapter}.ipynb"
+    stored = nbformat.read(path, as_version=4)
+    nb = copy.deepcopy(stored)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    start = time.perf_counter()
+    error = None
+    try:
+        notebooks.execute(nb, cwd=path.parent, name=f"{chapter} [{variant}]",
+                          extra_env=VARIANTS[variant])
+    except notebooks.CheckError as err:
+        error = str(err).splitlines()[0]
+    seconds = time.perf_counter() - start
+    sanitize = notebooks.sanitizer(ROOT / "tests" / "nbval_sanitize.cfg")
+    raised, differs = [], []
+    for i, (ref, cell) in enumerate(zip(stored.cells, nb.cells)):
+        if cell.cell_type != "code":
+            continue
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            raised.append({"cell": i + 1, "code": _first_line(cell), "error": _error_line(cell)})
+            break
+        tags = ref.metadata.get("tags", [])
+        if "nbval-ignore-output" in tags or "nbval-skip" in tags:
+            continue
+        if notebooks._texts(ref.outputs, sanitize) != notebooks._texts(cell.outputs, sanitize):
+            differs.append({"cell": i + 1, "code": _first_line(cell)})
+    if error and not raised:  # e.g. the figure check, or a kernel that died
+        raised.append({"cell": 0, "code": "", "error": error})
+    return {"chapter": chapter, "variant": variant, "seconds": round(seconds, 1),
+            "raised": raised, "differs": differs, "glue": glued(nb), "stored_glue": glued(stored)}
+
+
+def _movement(stored: str, values: list[str]) -> str:
+    """How far a glued value moves: the variants' values, or the largest relative change."""
+    ref = numbers(stored)
+    got = [numbers(v) for v in values]
+    if all(v == stored for v in values):
+        return "unchanged"
+    if ref and all(len(g) == len(ref) for g in got):
+        worst = 0.0
+        for g in got:
+            for a, b in zip(ref, g):
+                if a != b:
+                    worst = max(worst, abs(b - a) / abs(a) if a else math.inf)
+        shown = sorted(set(values) - {stored})
+        return f"{worst:.0%} at most ({', '.join(shown[:4])}{', ...' if len(shown) > 4 else ''})"
+    return "text: " + ", ".join(sorted(set(values))[:3])
+
+
+def report(results: list[dict], skipped: dict[str, str], meta: dict) -> str:
+    chapters = sorted({r["chapter"] for r in results}, key=[r["chapter"] for r in results].index)
+    variants = sorted({r["variant"] for r in results}, key=list(VARIANTS).index)
+    by = {(r["chapter"], r["variant"]): r for r in results}
+    lines = [
+        "# Perturbation run",
+        "",
+        (f"{meta['date']}, commit {meta['commit']}, torch {meta['torch']}, "
+        f"{meta['machine']} (native ATen capability {meta['capability']}); "
+        "one torch thread per kernel."),
+        "",
+        "Variants: " + "; ".join(f"`{v}` ({' '.join(f'{k}={x}' for k, x in VARIANTS[v].items())})"
+                                 for v in variants) + ".",
+    ]
+    for v, why in skipped.items():
+        lines.append(f"Skipped `{v}`: {why}.")
+    lines += ["", "## Cells that raise", ""]
+    failures = [(c, v, f) for (c, v), r in by.items() for f in r["raised"]]
+    if not failures:
+        lines.append(f"None: every chapter ran to the end under every variant "
+                     f"({len(results)} notebook runs).")
+    for chapter, variant, f in failures:
+        lines.append(f"- {chapter} [{variant}] cell {f['cell']} `{f['code']}`: {f['error']}")
+    lines += ["", "## Exactly compared cells whose output moves with the numerics", "",
+              ("Cells without `nbval-ignore-output` whose text differs from the stored output "
+              "under a numeric variant (`make nbval` would fail on them on such a processor; "
+              "the seed variants change seeded outputs by design and are not listed):"), ""]
+    moved = [(c, v, d) for (c, v), r in by.items() for d in r["differs"]
+             if "D2L_SEED_SHIFT" not in VARIANTS[v]]
+    if not moved:
+        lines.append("None.")
+    for chapter, variant, d in moved:
+        lines.append(f"- {chapter} [{variant}] cell {d['cell']} `{d['code']}`")
+    lines += ["", "## How far the glued numbers move", "",
+              "| chapter | glued values | unchanged | largest relative move | seconds per run |",
+              "|---|---|---|---|---|"]
+    details = ["", "## Every glued value that moves", "", "| chapter | name | page | variants |",
+               "|---|---|---|---|"]
+    for chapter in chapters:
+        runs = [by[chapter, v] for v in variants if (chapter, v) in by]
+        stored = runs[0]["stored_glue"]
+        same, worst = 0, 0.0
+        for name, value in stored.items():
+            values = [r["glue"].get(name, "(missing)") for r in runs]
+            move = _movement(value, values)
+            if move == "unchanged":
+                same += 1
+                continue
+            details.append(f"| {chapter} | `{name}` | {value} | {move} |")
+            ref = numbers(value)
+            for v in values:
+                got = numbers(v)
+                if len(got) == len(ref):
+                    worst = max([worst] + [abs(b - a) / abs(a) for a, b in zip(ref, got) if a])
+        secs = "–".join(f"{x:.0f}" for x in sorted({min(r['seconds'] for r in runs),
+                                                    max(r['seconds'] for r in runs)}))
+        lines.append(f"| {chapter} | {len(stored)} | {same} | {worst:.0%} | {secs} |")
+    return "\n".join(lines + details) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("chapters", nargs="*", help="chapter names (file stems); default all")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated, from: {', '.join(VARIANTS)}")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks executed side by side")
+    parser.add_argument("--report", type=Path, help="write REPORT.md and REPORT.json")
+    args = parser.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    all_chapters = [md.stem for md in notebooks.chapters()]
+    missing = [c for c in args.chapters if c not in all_chapters]
+    if missing:
+        parser.error(f"no chapter named {', '.join(missing)}; chapters: {', '.join(all_chapters)}")
+    chapters = args.chapters or all_chapters
+    skipped = {}
+    capability = native_capability()
+    for v in list(variants):
+        if VARIANTS[v].get("ATEN_CPU_CAPABILITY") == capability and len(VARIANTS[v]) == 1:
+            skipped[v] = f"{capability.upper()} is this processor's native level"
+            variants.remove(v)
+    jobs = [(c, v) for v in variants for c in chapters]
+    # The longest chapters first, so that the two workers finish together.
+    times = json.loads((ROOT / notebooks.TIMES_FILE).read_text())
+    jobs.sort(key=lambda j: -times.get(j[0], {}).get("cpu", {}).get("seconds", 0))
+    print(f"{len(jobs)} notebook runs ({len(chapters)} chapters x {len(variants)} variants), "
+          f"{args.jobs} at a time", flush=True)
+    results = []
+    with ProcessPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(run_one, c, v) for c, v in jobs]
+        for future in futures:
+            r = future.result()
+            state = "RAISED" if r["raised"] else "ok"
+            print(f"{r['chapter']:20s} {r['variant']:20s} {r['seconds']:6.1f} s  {state}"
+                  f"  {len(r['differs'])} exact cell(s) moved", flush=True)
+            results.append(r)
+    import subprocess
+
+    import torch
+
+    meta = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=False,
+                                 capture_output=True, text=True).stdout.strip() or "?",
+        "torch": torch.__version__, "capability": capability.upper(),
+        "machine": _machine(),
+    }
+    text = report(results, skipped, meta)
+    print("\n" + text)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.with_suffix(".md").write_text(text)
+        args.report.with_suffix(".json").write_text(
+            json.dumps({"meta": meta, "skipped": skipped, "results": results}, indent=1) + "\n")
+    return 1 if any(r["raised"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
