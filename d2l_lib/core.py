@@ -738,7 +738,7 @@ class Trainer(HyperParameters):
                   "steps were skipped because the loss or a gradient was not "
                   f"finite (trainer.skipped_steps); {stopped}{state}.")
 
-    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1176)
+    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1186)
     def clip_gradients(self, grad_clip_val, model):
         """Clip all gradients to a global L2 norm of at most grad_clip_val.
 
@@ -1299,7 +1299,7 @@ class RNNScratch(Module):
         self.W_hh = gaussian(num_hiddens, num_hiddens)  # state -> state
         self.b_h = nn.Parameter(torch.zeros(num_hiddens))
 
-    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1018)
+    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1026)
     def forward(self, inputs, state=None):
         """Run the recurrence over a sequence.
 
@@ -1382,7 +1382,7 @@ class RNNLMScratch(Classifier):
         nll = self.loss(self(*inputs), labels)
         self.plot("ppl", nll, False, weight=labels.numel(), transform=torch.exp)
 
-    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1041)
+    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1049)
     def forward(self, X, state=None):
         """Logits (batch_size, num_steps, vocab_size) for token indices X.
 
@@ -1391,7 +1391,7 @@ class RNNLMScratch(Classifier):
         rnn_outputs, _ = self.rnn(X.t(), state)
         return self.output_layer(rnn_outputs)
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1248)
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1258)
     def check_predict_args(self, prefix, num_preds, vocab, temperature=0,
                            generator=None):
         """Raise a clear error for arguments `predict` cannot use, before it runs.
@@ -1439,7 +1439,7 @@ class RNNLMScratch(Classifier):
                 "after fit, trainer.skipped_steps counts the skipped steps.")
         return chars
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1297)
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1307)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0,
                 generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
@@ -1520,7 +1520,7 @@ def rnn(inputs, state, params):
     return logits.flatten(0, 1), (H,)
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1424)
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1434)
 class StatefulRNNLMScratch(RNNLMScratch):
     """RNNLMScratch that carries its hidden state from minibatch to minibatch.
 
@@ -1638,7 +1638,7 @@ class GradNormTrainer(Trainer):
             super().clip_gradients(grad_clip_val, model)
 
 
-# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 719)
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 758)
 def state_gradients(model, X, Y):
     """States H_1..H_T of model.rnn on X, and d loss_T / d H_t for every t.
 

@@ -249,6 +249,10 @@ def main(argv=None) -> int:
             state = "RAISED" if r["raised"] else "ok"
             print(f"{r['chapter']:20s} {r['variant']:20s} {r['seconds']:6.1f} s  {state}"
                   f"  {len(r['differs'])} exact cell(s) moved", flush=True)
+            for f in r["raised"]:
+                print(f"    raised: cell {f['cell']} `{f['code']}`: {f['error']}", flush=True)
+            for d in r["differs"]:
+                print(f"    moved: cell {d['cell']} `{d['code']}`", flush=True)
             results.append(r)
     import subprocess
 
