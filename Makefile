@@ -16,7 +16,7 @@ export PYTHONHASHSEED := 0
 # No MPLBACKEND here: a kernel started with MPLBACKEND=Agg shows no figures, and notebooks,
 # nbval and the book build all start kernels from this environment.
 
-.PHONY: help venv lib check unit notebooks nbval book book-exec serve browser browser-deps lint test test-gpu perturb bench clean
+.PHONY: help venv lib check unit notebooks nbval book book-exec serve browser browser-deps lint test test-gpu perturb newest-torch bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -106,6 +106,19 @@ test-gpu: venv ## execute every notebook (on CUDA when there is one): asserts, l
 # (tools/perturb.py). About 10 min on 2 cores; not part of `make test`.
 perturb: venv ## execute every chapter under numeric and seed variants; report in bench/results/
 	$(PY) tools/perturb.py --report bench/results/perturbation $(CHAPTERS)
+
+# A second environment with the newest torch the package index serves (on Linux a CUDA
+# build of several GB), in which every notebook runs laxly: errors and asserts only, as
+# `make test-gpu`. Readers of Colab or a fresh `pip install torch` get such a torch.
+# Not part of `make test`; the maintainers page records its result.
+NEWEST_VENV := .venv-newest
+newest-torch: ## every notebook run laxly under the newest torch release (a second venv, GBs)
+	python3 -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/python -m pip install -q --upgrade pip
+	grep -v '^torch==' requirements.txt > $(NEWEST_VENV)/requirements-newest.txt
+	$(NEWEST_VENV)/bin/python -m pip install -q --upgrade torch -r $(NEWEST_VENV)/requirements-newest.txt
+	$(NEWEST_VENV)/bin/python -m pip install -q --no-deps -e .
+	$(NEWEST_VENV)/bin/python tools/notebooks.py run --out _build/newest-torch
 
 bench: venv ## time this book against d2l 1.0.3, and the book build (BENCH_REPS=1: one repetition)
 	bash bench/setup_reference.sh
