@@ -40,3 +40,41 @@ def pytest_configure(config):
 
     start_new_kernel.retries_dead_kernels = True
     kernel.start_new_kernel = start_new_kernel
+
+
+def comparison_counts(paths) -> dict[str, int]:
+    """How `make nbval` treats the code cells of the notebooks under `paths`: compared exactly
+    ("exact"), run and bounded by the assert that follows ("bounded": nbval-ignore-output), or
+    not run ("skipped": nbval-skip). Cells without any output count as exact (nothing printed
+    must stay nothing printed)."""
+    from pathlib import Path
+
+    import nbformat
+
+    counts = {"exact": 0, "bounded": 0, "skipped": 0}
+    for path in paths:
+        path = Path(path)
+        for nb_path in sorted(path.glob("*.ipynb")) if path.is_dir() else [path]:
+            if nb_path.suffix != ".ipynb":
+                continue
+            for cell in nbformat.read(nb_path, as_version=4).cells:
+                if cell.cell_type != "code":
+                    continue
+                tags = cell.metadata.get("tags", [])
+                key = ("skipped" if "nbval-skip" in tags
+                       else "bounded" if "nbval-ignore-output" in tags else "exact")
+                counts[key] += 1
+    return counts
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """After `make nbval`: how many cells were compared exactly and how many only bounded."""
+    if not (config.getoption("nbval", default=False) or config.getoption("nbval_lax", default=False)):
+        return
+    counts = comparison_counts(config.args)
+    total = sum(counts.values()) or 1
+    terminalreporter.write_line(
+        f"nbval: {counts['exact']} code cells compared exactly "
+        f"({100 * counts['exact'] / total:.0f} %), {counts['bounded']} run and bounded by an "
+        f"assert (nbval-ignore-output), {counts['skipped']} skipped"
+    )

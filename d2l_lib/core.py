@@ -79,7 +79,7 @@ import operator
 from matplotlib.figure import Figure
 
 
-# Defined in book/toolkit.md, section "A small training toolkit" (line 57)
+# Defined in book/toolkit.md, section "A small training toolkit" (line 58)
 def glue(name, value, display=False):
     """Publish `value` under `name` for the page's prose ({glue:text}`name`).
 
@@ -93,7 +93,7 @@ def glue(name, value, display=False):
     myst_nb_glue(name, value, display=display)
 
 
-# Defined in book/toolkit.md, section "Two Python helpers" (line 147)
+# Defined in book/toolkit.md, section "Two Python helpers" (line 148)
 def add_to_class(Class):
     """Decorator: make the decorated function a method of `Class`.
 
@@ -103,7 +103,7 @@ def add_to_class(Class):
     return lambda method: setattr(Class, method.__name__, method)
 
 
-# Defined in book/toolkit.md, section "Two Python helpers" (line 183)
+# Defined in book/toolkit.md, section "Two Python helpers" (line 184)
 class HyperParameters:
     """Base class of objects that keep their constructor's arguments."""
 
@@ -128,7 +128,7 @@ class HyperParameters:
             setattr(self, name, value)
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 236)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 237)
 class Module(nn.Module, HyperParameters):
     """Base class of models: network, loss, steps, optimizer, progress plot."""
 
@@ -165,13 +165,14 @@ class Module(nn.Module, HyperParameters):
         """Plain minibatch SGD with the model's learning rate `lr`."""
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 289)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 290)
     def plot(self, key, value, train, weight=1, transform=None):
         """Log `value` as 'train_<key>' or 'val_<key>' for the history and board.
 
         The epoch's entry in `trainer.history` is `transform` of the
         `weight`-weighted mean of the logged values (no transform: the mean
-        itself); the board shows `transform(value)` for each minibatch.
+        itself); each point of the board is the same quantity over the
+        minibatches it covers.
         """
         trainer = getattr(self, "trainer", None)
         if trainer is None:
@@ -182,7 +183,6 @@ class Module(nn.Module, HyperParameters):
             label, {"sum": 0.0, "weight": 0.0, "transform": transform})
         log["sum"] = log["sum"] + weight * value
         log["weight"] += float(weight)
-        shown = value if transform is None else transform(value)
         if train:  # x: epochs done so far; n: minibatches per plotted point
             x = trainer.train_batch_idx / trainer.num_train_batches
             n = trainer.num_train_batches / self.plot_train_per_epoch
@@ -191,10 +191,11 @@ class Module(nn.Module, HyperParameters):
             n = trainer.num_val_batches / self.plot_valid_per_epoch
         if self.board.xlabel is None:
             self.board.xlabel = "epoch"
-        self.board.draw(x, shown, label, every_n=max(1, int(n)))
+        self.board.draw(x, value, label, every_n=max(1, int(n)), weight=weight,
+                        transform=transform)
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 352)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 357)
 def in_notebook():
     """True inside a Jupyter kernel (Jupyter, VS Code, Colab), where the
     board can show figures; False in scripts and the terminal IPython."""
@@ -206,7 +207,7 @@ def in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 363)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 368)
 class ProgressBoard(HyperParameters):
     """Training curves: a live plot in Jupyter, one line per epoch elsewhere.
 
@@ -255,22 +256,28 @@ class ProgressBoard(HyperParameters):
         names = [name for split, name in names if split is not None]
         return ", ".join(dict.fromkeys(names))
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 415)
-    def draw(self, x, y, label, every_n=1):
-        """Add (x, y) to curve `label`; the curve gets the mean of every
-        `every_n` points. Redraws when the throttle allows it."""
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 420)
+    def draw(self, x, y, label, every_n=1, weight=1, transform=None):
+        """Add (x, y) to curve `label`; every `every_n` points give one point of
+        the curve: the mean x, and `transform` of the `weight`-weighted mean y
+        (as `trainer.history` averages an epoch). Redraws when the throttle
+        allows it."""
         if not self.display:
             return
         pending = self.pending.setdefault(label, [])
-        pending.append((x, y))
+        pending.append((x, y, weight))
         if len(pending) < every_n:
             return
-        xs, ys = zip(*pending)
+        xs, ys, weights = zip(*pending)
         pending.clear()
         curve = self.curves.setdefault(label, {"x": [], "y": [], "new": []})
         curve["x"].append(float(sum(xs)) / len(xs))
-        ys = [torch.as_tensor(v).detach().float().reshape(()) for v in ys]
-        curve["new"].append(torch.stack(ys).mean())  # on its device: no wait
+        total, total_weight = 0.0, 0.0  # summed in the order Module.plot sums
+        for value, w in zip(ys, weights):
+            total = total + w * torch.as_tensor(value).detach().float().reshape(())
+            total_weight += float(w)
+        mean = total / total_weight
+        curve["new"].append(mean if transform is None else transform(mean))
         self.stale = True
         now = time.perf_counter()
         if self.start is None:
@@ -279,7 +286,7 @@ class ProgressBoard(HyperParameters):
                 and self.draw_seconds <= self.draw_budget * (now - self.start)):
             self.redraw()
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 440)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 451)
     def redraw(self):
         """Bring the figure up to date and show it in place of the last one."""
         tic = time.perf_counter()
@@ -318,7 +325,7 @@ class ProgressBoard(HyperParameters):
         self.last_draw = time.perf_counter()
         self.draw_seconds += self.last_draw - tic
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 480)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 491)
     def show(self, png):
         """Show PNG bytes in the notebook, replacing the board's last image."""
         from IPython.display import Image, display
@@ -328,13 +335,13 @@ class ProgressBoard(HyperParameters):
         else:
             self.handle.update(Image(data=png, format="png"))
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 491)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 502)
     def flush(self):
         """Draw what the throttling held back; call once after the last point."""
         if self.display and self.live and self.stale:
             self.redraw()
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 498)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 509)
     def log_epoch(self, epoch, num_epochs, values):
         """Outside Jupyter, print one line with the epoch's values (in Jupyter
         the plot shows them)."""
@@ -344,7 +351,7 @@ class ProgressBoard(HyperParameters):
             print(f"epoch {epoch}/{num_epochs}: {numbers}", flush=True)
 
 
-# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 649)
+# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 661)
 class Classifier(Module):
     """A Module whose outputs are logits, (batch, classes) or
     (batch, steps, classes), for integer labels (batch,) or (batch, steps)."""
@@ -371,13 +378,13 @@ class Classifier(Module):
         self.plot("acc", accuracy, train=False, weight=count)
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 710)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 722)
 def _is_whole_number(value):
     """An int or NumPy integer, but not a bool (True is an int in Python)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 715)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 727)
 def _minibatch_size(data):
     """data.batch_size, checked: a whole number >= 1."""
     size = getattr(data, "batch_size", None)
@@ -396,7 +403,7 @@ def _minibatch_size(data):
     return size
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 735)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 747)
 class DataModule(HyperParameters):
     """Base class of data: hands out training and validation minibatches."""
 
@@ -431,37 +438,37 @@ class DataModule(HyperParameters):
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 830)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 842)
 def cpu():
     """The CPU device."""
     return torch.device("cpu")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 835)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 847)
 def gpu(i=0):
     """The `i`-th GPU (CUDA) device."""
     return torch.device(f"cuda:{i}")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 840)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 852)
 def num_gpus():
     """The number of CUDA GPUs this process can use."""
     return torch.cuda.device_count()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 845)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 857)
 def try_gpu(i=0):
     """The `i`-th GPU if it exists, else the CPU."""
     return gpu(i) if num_gpus() > i else cpu()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 850)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 862)
 def try_all_gpus():
     """All GPUs, or an empty list when there is none."""
     return [gpu(i) for i in range(num_gpus())]
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 855)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 867)
 def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
                              stop_on_nonfinite):
     """Raise a TypeError or ValueError that says what is wrong and how to
@@ -499,7 +506,7 @@ def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
             "True or False")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 892)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 904)
 def _check_fit_arguments(model, data):
     """A clear TypeError when fit gets something else than a model and data
     (for example the two swapped)."""
@@ -514,7 +521,7 @@ def _check_fit_arguments(model, data):
                 "Module and a DataModule, in that order")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 906)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 918)
 def _check_loaders(data, num_train_batches, val):
     """A clear ValueError when a split gives no minibatch at all."""
     name = type(data).__name__
@@ -529,7 +536,7 @@ def _check_loaders(data, num_train_batches, val):
             "train without validation")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 922)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 934)
 class Trainer(HyperParameters):
     """Fits a Module to a DataModule on one device; keeps `history`, one
     value per epoch and logged label."""
@@ -562,7 +569,7 @@ class Trainer(HyperParameters):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 973)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 985)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
         _check_fit_arguments(model, data)
@@ -586,20 +593,25 @@ class Trainer(HyperParameters):
             model.board.flush()
         self.report_skipped_steps()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 998)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1010)
     def finish_epoch(self):
-        """Append this epoch's value of every logged label to `history`."""
-        values = {}
+        """Append this epoch's value of every logged label to `history`; warn
+        (once per fit) when one is not finite although no step was skipped."""
+        values, not_finite = {}, {}
         for label, log in self.epoch_logs.items():
             mean = torch.as_tensor(log["sum"] / log["weight"])
-            if log["transform"] is not None:
-                mean = log["transform"](mean)
-            values[label] = mean.item()  # the one copy to the CPU per epoch
+            value = mean if log["transform"] is None else log["transform"](mean)
+            values[label] = value.item()  # the one copy to the CPU per epoch
             self.history.setdefault(label, []).append(values[label])
+            if not math.isfinite(values[label]):
+                not_finite[label] = (mean.item(), log["transform"])
         self.check_skipped_steps()
+        if not_finite and not (self.warned or self.warned_values):
+            self.warn(self.nonfinite_value_message(not_finite))
+            self.warned_values = True
         self.model.board.log_epoch(self.epoch + 1, self.max_epochs, values)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1020)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1037)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
         self.model.train()  # training behaviour of layers such as dropout
@@ -616,7 +628,7 @@ class Trainer(HyperParameters):
                     self.model.validation_step(batch)
                     self.val_batch_idx += 1
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1041)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1058)
     def reset_step_counters(self):
         """At the start of fit: zero skipped_steps and clipped_steps (int64
         tensors on the device) and the divergence bookkeeping."""
@@ -624,9 +636,10 @@ class Trainer(HyperParameters):
         self.skipped_steps, self.clipped_steps = zero, zero.clone()
         self.first_skip = torch.full_like(zero, -1)  # minibatch index, or -1
         self.skips_seen, self.warned, self.should_stop = 0, False, False
+        self.warned_values = False  # about a non-finite value in history
         self.sync_each_step = self.checks_each_step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1052)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1070)
     def checks_each_step(self):
         """Whether `update` reads the finiteness of each step on the host.
 
@@ -641,7 +654,7 @@ class Trainer(HyperParameters):
             for group in self.optim.param_groups)
         return self.device.type == "cpu" or not plain_sgd
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1068)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1086)
     def update(self, loss):
         """Clip the gradients if asked, then take the optimizer step, unless the
         loss or the global gradient norm is not finite: such a step is skipped
@@ -671,7 +684,7 @@ class Trainer(HyperParameters):
             torch.full_like(self.first_skip, self.train_batch_idx), self.first_skip)
         self.optim.step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1099)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1117)
     def divergence_message(self, step, loss=None):
         """What went wrong at `step` (0-based) of this epoch, and what to do."""
         what = ("the loss or the gradient norm is not finite" if loss is None
@@ -691,7 +704,32 @@ class Trainer(HyperParameters):
                 "Trainer(..., stop_on_nonfinite=True) stops training after the "
                 "epoch in which this happens.")
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1120)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1138)
+    def nonfinite_value_message(self, not_finite):
+        """What it means that this epoch's values of the labels in `not_finite`
+        ({label: (weighted mean, transform)}) are not finite, and what to do."""
+        label, (mean, transform) = next(iter(not_finite.items()))
+        value = self.history[label][-1]
+        if transform is not None and math.isfinite(mean):
+            name = getattr(transform, "__name__", repr(transform))
+            what = (f"trainer.history['{label}'] is {value}: {name} of the "
+                    f"epoch's mean, {mean:.4g}, is too large for a 32-bit float")
+            meaning = ("A mean loss that large means the model gives the right "
+                       "labels almost no probability, far less than a uniform "
+                       "guess would: its predictions are useless.")
+        else:
+            what = f"trainer.history['{label}'] is {value}"
+            meaning = "The values logged in this epoch overflowed."
+        others = [other for other in not_finite if other != label]
+        also = f" (and {', '.join(others)})" if others else ""
+        lr = self.optim.param_groups[0].get("lr")
+        return (f"training diverged by epoch {self.epoch + 1}: {what}{also}, "
+                "although every loss and gradient was finite, so no step was "
+                f"skipped. {meaning} Likely causes: a learning rate too large "
+                f"(lr={lr}), or huge inputs. Lower the learning rate or clip "
+                "the gradients (gradient_clip_val).")
+
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1164)
     def warn(self, message):
         """Issue a RuntimeWarning at the line that called fit, every time
         (warnings repeated in a notebook are not swallowed)."""
@@ -706,7 +744,7 @@ class Trainer(HyperParameters):
             message, RuntimeWarning, where.f_code.co_filename, where.f_lineno,
             module=where.f_globals.get("__name__"), registry=None)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1136)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1180)
     def check_skipped_steps(self):
         """At the end of an epoch: warn about skipped steps not yet reported
         (those found without waiting for the GPU), stop if asked to."""
@@ -720,7 +758,7 @@ class Trainer(HyperParameters):
         self.warned, self.skips_seen = True, skipped
         self.should_stop = self.stop_on_nonfinite
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1151)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1195)
     def report_skipped_steps(self):
         """At the end of fit: say how many steps were skipped, if any."""
         skipped = int(self.skipped_steps)
@@ -738,7 +776,7 @@ class Trainer(HyperParameters):
                   "steps were skipped because the loss or a gradient was not "
                   f"finite (trainer.skipped_steps); {stopped}{state}.")
 
-    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1176)
+    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1186)
     def clip_gradients(self, grad_clip_val, model):
         """Clip all gradients to a global L2 norm of at most grad_clip_val.
 
@@ -765,7 +803,7 @@ class Trainer(HyperParameters):
             self.clipped_steps += finite & (norm > grad_clip_val)
 
 
-# Defined in book/toolkit.md, section "Putting it together" (line 1189)
+# Defined in book/toolkit.md, section "Putting it together" (line 1233)
 def set_seed(seed):
     """Seed Python's, NumPy's and PyTorch's (CPU and GPU) generators."""
     random.seed(seed)
@@ -774,19 +812,19 @@ def set_seed(seed):
     torch.cuda.manual_seed_all(seed)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 81)
+# Defined in book/text_data.md, section "Reading the corpus" (line 84)
 DATA_URL = "https://d2l-data.s3-accelerate.amazonaws.com/"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 82)
+# Defined in book/text_data.md, section "Reading the corpus" (line 85)
 TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 83)
+# Defined in book/text_data.md, section "Reading the corpus" (line 86)
 _data_dir_setting = None  # set by set_data_dir
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 86)
+# Defined in book/text_data.md, section "Reading the corpus" (line 89)
 def set_data_dir(path):
     """Keep data files in `path` (None: back to the default folder).
 
@@ -801,7 +839,7 @@ def set_data_dir(path):
                       stacklevel=2)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 100)
+# Defined in book/text_data.md, section "Reading the corpus" (line 103)
 def data_dir():
     """$D2L_DATA_DIR, else the set_data_dir folder, else a per-user cache."""
     if os.environ.get("D2L_DATA_DIR"):
@@ -812,12 +850,12 @@ def data_dir():
     return Path(cache) / "d2l_lib"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 110)
+# Defined in book/text_data.md, section "Reading the corpus" (line 113)
 class DataError(RuntimeError):
     """A data file is missing and cannot be downloaded, or fails its check."""
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 114)
+# Defined in book/text_data.md, section "Reading the corpus" (line 117)
 def sha1_of(path):
     """The SHA-1 hex digest of the file at `path`, read in 1 MiB chunks."""
     digest = hashlib.sha1()
@@ -827,7 +865,7 @@ def sha1_of(path):
     return digest.hexdigest()
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 123)
+# Defined in book/text_data.md, section "Reading the corpus" (line 126)
 def _where_hint(path):
     return (f"Put a good copy of the file at\n    {path}\nor set the "
             f"environment variable D2L_DATA_DIR to a folder that holds "
@@ -835,7 +873,7 @@ def _where_hint(path):
             f"Python).")
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 130)
+# Defined in book/text_data.md, section "Reading the corpus" (line 133)
 def download(url, folder=None, sha1_hash=None):
     """The local Path of `url`'s file in `folder` (default: data_dir()).
 
@@ -874,19 +912,19 @@ def download(url, folder=None, sha1_hash=None):
     return path
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 168)
+# Defined in book/text_data.md, section "Reading the corpus" (line 171)
 def download_timemachine():
     """The verified local Path of The Time Machine (downloaded on first use)."""
     return download(DATA_URL + "timemachine.txt", sha1_hash=TIMEMACHINE_SHA1)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 173)
+# Defined in book/text_data.md, section "Reading the corpus" (line 176)
 def read_timemachine():
     """The raw text of The Time Machine."""
     return download_timemachine().read_text(encoding="utf-8")
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 197)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 200)
 def normalize_text(text):
     """Lower-case letters; every run of other characters becomes one space.
 
@@ -900,7 +938,7 @@ def normalize_text(text):
     return " ".join(pieces).lower()
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 226)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 229)
 class Vocab:
     """A two-way map between tokens (strings) and indices 0, ..., len - 1."""
 
@@ -933,7 +971,7 @@ class Vocab:
             return [self.idx_to_token[self._index(i)] for i in indices]
         return self.idx_to_token[self._index(indices)]
 
-    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 298)
+    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 301)
     def _index(self, index):
         """`index` as an int in range(len(self)), else a clear error."""
         try:
@@ -955,7 +993,7 @@ class Vocab:
         return i
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 269)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 272)
 def _vocab_tokens(tokens, reserved_tokens):
     """`tokens` as one flat list; a clear error unless every token is a str."""
     if isinstance(reserved_tokens, str):
@@ -976,7 +1014,7 @@ def _vocab_tokens(tokens, reserved_tokens):
     return tokens
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 289)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 292)
 def _lookup_token(token):
     if not isinstance(token, str):
         raise TypeError(
@@ -986,7 +1024,7 @@ def _lookup_token(token):
     return token
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 362)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 365)
 class TimeMachine(DataModule):
     """The Time Machine as character-level language-model data."""
 
@@ -1006,7 +1044,7 @@ class TimeMachine(DataModule):
         vocab = Vocab(tokens) if vocab is None else vocab
         return vocab[list(tokens)], vocab
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 472)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 475)
     def __init__(self, batch_size, num_steps, num_train=10000, num_val=5000,
                  whole_corpus=False):
         """Windows of num_steps + 1 tokens: inputs X, labels Y (X moved by one).
@@ -1024,7 +1062,7 @@ class TimeMachine(DataModule):
         self.num_train_tokens = (int(0.9 * len(self.corpus)) if whole_corpus
                                  else None)
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 491)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 494)
     def window_range(self, train):
         """The indices of the windows (rows of X and Y) of one split."""
         if not self.whole_corpus:
@@ -1034,14 +1072,14 @@ class TimeMachine(DataModule):
         split = self.num_train_tokens
         return range(split - self.num_steps) if train else range(split, len(self.X))
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 502)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 505)
     def get_dataloader(self, train):
         rows = self.window_range(train)
         return self.get_tensorloader([self.X, self.Y], train,
                                      slice(rows.start, rows.stop))
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 516)
+# Defined in book/text_data.md, section "Overlapping windows" (line 519)
 def _positive_int(owner, name, value, meaning):
     """`value` as an int, or a clear error unless it is an integer >= 1."""
     try:
@@ -1056,7 +1094,7 @@ def _positive_int(owner, name, value, meaning):
     return number
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 530)
+# Defined in book/text_data.md, section "Overlapping windows" (line 533)
 def _check_window_args(data):
     """Clear errors for TimeMachine sizes that give no usable windows."""
     who = type(data).__name__
@@ -1096,7 +1134,7 @@ def _check_window_args(data):
             stacklevel=3)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 653)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 656)
 def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
     b = _positive_int(owner, "batch_size", batch_size, "rows per minibatch")
     n = _positive_int(owner, "num_steps", num_steps, "tokens per row")
@@ -1108,7 +1146,7 @@ def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
     return num_batches
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 664)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 667)
 def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
     """Random sampling: minibatches (X, Y) of shuffled, non-overlapping pieces.
 
@@ -1128,7 +1166,7 @@ def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
         yield corpus[pos], corpus[pos + 1]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 685)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 688)
 def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
     """Sequential partitioning: row i of minibatch k + 1 continues row i of k.
 
@@ -1149,7 +1187,7 @@ def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
         yield rows_x[:, cols], rows_y[:, cols]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 769)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 772)
 class SeqDataLoader:
     """A reusable loader over a partitioned corpus: each pass is one epoch.
 
@@ -1181,7 +1219,7 @@ class SeqDataLoader:
                                       self.num_steps, "SeqDataLoader")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 800)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 803)
 class TimeMachinePartitioned(TimeMachine):
     """The whole Time Machine, by random sampling or sequential partitioning."""
 
@@ -1206,7 +1244,7 @@ class TimeMachinePartitioned(TimeMachine):
         return SeqDataLoader(self.val_corpus, rows, n, "sequential", self.seed)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 828)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 831)
 def _check_loader_args(sampling, generator):
     if not isinstance(sampling, str) or sampling not in ("random",
                                                          "sequential"):
@@ -1219,7 +1257,7 @@ def _check_loader_args(sampling, generator):
                         f"({type(generator).__name__}).")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 840)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 843)
 def _partition_split(data):
     """The first validation token of TimeMachinePartitioned, after checks."""
     who = type(data).__name__
@@ -1251,13 +1289,13 @@ def _partition_split(data):
     return split
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 921)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 925)
 def perplexity(nll):
     """exp of the mean of `nll`, per-token negative log-likelihoods (nats)."""
     return _checked_nll(nll).mean().exp().item()
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 930)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 934)
 def _checked_nll(nll):
     """`nll` as a float64 tensor, or a clear error if no mean makes sense."""
     try:
@@ -1299,7 +1337,7 @@ class RNNScratch(Module):
         self.W_hh = gaussian(num_hiddens, num_hiddens)  # state -> state
         self.b_h = nn.Parameter(torch.zeros(num_hiddens))
 
-    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1018)
+    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1026)
     def forward(self, inputs, state=None):
         """Run the recurrence over a sequence.
 
@@ -1382,7 +1420,7 @@ class RNNLMScratch(Classifier):
         nll = self.loss(self(*inputs), labels)
         self.plot("ppl", nll, False, weight=labels.numel(), transform=torch.exp)
 
-    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1041)
+    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1049)
     def forward(self, X, state=None):
         """Logits (batch_size, num_steps, vocab_size) for token indices X.
 
@@ -1391,7 +1429,7 @@ class RNNLMScratch(Classifier):
         rnn_outputs, _ = self.rnn(X.t(), state)
         return self.output_layer(rnn_outputs)
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1248)
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1258)
     def check_predict_args(self, prefix, num_preds, vocab, temperature=0,
                            generator=None):
         """Raise a clear error for arguments `predict` cannot use, before it runs.
@@ -1439,7 +1477,7 @@ class RNNLMScratch(Classifier):
                 "after fit, trainer.skipped_steps counts the skipped steps.")
         return chars
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1297)
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1307)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0,
                 generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
@@ -1520,7 +1558,7 @@ def rnn(inputs, state, params):
     return logits.flatten(0, 1), (H,)
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1424)
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1434)
 class StatefulRNNLMScratch(RNNLMScratch):
     """RNNLMScratch that carries its hidden state from minibatch to minibatch.
 
@@ -1596,7 +1634,7 @@ class RNNLM(RNNLMScratch):
         return self.linear(batch_first)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 421)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 422)
 def grad_norm(parameters):
     """The global L2 norm of the gradients of `parameters`.
 
@@ -1613,7 +1651,7 @@ def grad_norm(parameters):
     return torch.linalg.vector_norm(per_tensor)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 442)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 443)
 class GradNormTrainer(Trainer):
     """A Trainer that records the global gradient norm of every step.
 
@@ -1638,7 +1676,7 @@ class GradNormTrainer(Trainer):
             super().clip_gradients(grad_clip_val, model)
 
 
-# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 719)
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 762)
 def state_gradients(model, X, Y):
     """States H_1..H_T of model.rnn on X, and d loss_T / d H_t for every t.
 

@@ -432,6 +432,76 @@ def test_reported_val_perplexity_is_exp_of_the_mean_nll_of_the_split():
     assert np.mean(per_batch) > exact * (1 + 1e-4)
 
 
+
+def test_board_draws_what_history_records(monkeypatch):
+    """The board's last point of a curve that plots one point per epoch is history's
+    last value: transform of the weighted mean, not a mean of minibatch perplexities."""
+    d2l.set_seed(0)
+    data, model = Sequences(), TinyLM()
+    model.plot_train_per_epoch = 1  # 3 training minibatches per point: one epoch
+    model.board.live = True  # draw lines, but show nothing
+    monkeypatch.setattr(model.board, "show", lambda png: None)
+    trainer = d2l.Trainer(max_epochs=3)
+    trainer.fit(model, data)
+    for label in ("train_ppl", "val_ppl"):
+        drawn = float(model.board.lines[label].get_ydata()[-1])
+        recorded = trainer.history[label][-1]
+        assert f"{drawn:.4f}" == f"{recorded:.4f}", label  # to the printed digits
+        assert drawn == pytest.approx(recorded, rel=1e-6)
+        assert len(model.board.lines[label].get_ydata()) == 3  # one point per epoch
+    with torch.no_grad():  # what the board used to draw: a mean of perplexities
+        per_batch = [math.exp(model.loss(model(X), Y).item())
+                     for X, Y in data.val_dataloader()]
+    assert abs(np.mean(per_batch) - trainer.history["val_ppl"][-1]) > 1e-4
+
+
+def test_board_point_is_transform_of_the_weighted_mean():
+    board = d2l.ProgressBoard()
+    for value, weight in ((1.0, 3), (2.0, 1)):
+        board.draw(0, torch.tensor(value), "train_ppl", every_n=2, weight=weight,
+                   transform=torch.exp)
+    (point,) = board.curves["train_ppl"]["new"]
+    assert point.item() == pytest.approx(math.exp((3 * 1.0 + 1 * 2.0) / 4), rel=1e-6)
+
+
+def _fit_warnings(lr, max_epochs=3):
+    d2l.set_seed(0)
+    data, model = Sequences(), TinyLM(lr=lr)
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=max_epochs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(model, data)
+    return trainer, [str(w.message) for w in caught if w.category is RuntimeWarning]
+
+
+def test_perplexity_that_overflows_warns_once_per_fit():
+    """A huge learning rate: every loss stays finite, so no step is skipped, but the
+    epoch's perplexity, exp of a mean loss far above 88.7 nats, overflows float32."""
+    trainer, messages = _fit_warnings(lr=1e6)
+    assert int(trainer.skipped_steps) == 0
+    assert math.isinf(trainer.history["train_ppl"][-1])
+    assert len(messages) == 1  # once per fit, although several epochs overflow
+    message = messages[0]
+    assert sum(math.isinf(v) for v in trainer.history["train_ppl"]) >= 2
+    assert re.match(r"training diverged by epoch \d: trainer.history\['(train|val)_ppl'\] "
+                    r"is inf: exp of the epoch's mean, [0-9.e+]+, is too large", message)
+    assert "no step was skipped" in message and "lr=1000000.0" in message
+    assert "Lower the learning rate or clip the gradients" in message
+    model = TinyLM(lr=1e6)  # the same trainer, a new fit: it may warn again
+    model.board.display = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(model, Sequences())
+    assert len([w for w in caught if w.category is RuntimeWarning]) == 1
+
+
+def test_a_sensible_run_gives_no_divergence_warning():
+    trainer, messages = _fit_warnings(lr=0.5)
+    assert messages == []
+    assert all(math.isfinite(v) for v in trainer.history["train_ppl"])
+
+
 def test_default_steps_report_the_mean_loss_over_every_label_of_the_split():
     d2l.set_seed(0)
     data, model = Sequences(), TinyLM(log_ppl=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +19,9 @@ from booktools.notebooks.pairing import VOLATILE_CELL_METADATA, notebook_path, t
 
 STARTUP = Path(__file__).with_name("startup")  # kernel startup files, copied as they are
 CELL_TIMEOUT = 600  # seconds per cell, the same as execute.timeout in _config.yml
+# A kernel that dies before answering its first message (seen on busy machines) is started
+# again, up to this many times in all; a kernel whose cells fail is never retried.
+KERNEL_STARTS = 3
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 TIMES_FILE = "notebooks/execution_times.json"  # seconds per chapter and device (intro's table)
 
@@ -87,10 +91,18 @@ def execute(nb, cwd: Path, timeout: int = CELL_TIMEOUT, name: str = "notebook",
             shutil.copy(STARTUP / "seed_shift.py", startup / "01-seed-shift.py")
         report = Path(tmp) / "figures.jsonl"
         env.update(IPYTHONDIR=str(Path(tmp) / "ipython"), BOOK_FIGURE_REPORT=str(report))
-        try:
-            client.execute(env=env)
-        except CellExecutionError as err:
-            raise BookError(f"{name}: a cell failed:\n{err}") from None
+        for attempt in range(1, KERNEL_STARTS + 1):
+            try:
+                client.execute(env=env)
+                break
+            except CellExecutionError as err:
+                raise BookError(f"{name}: a cell failed:\n{err}") from None
+            except RuntimeError as err:  # the kernel died before running any cell
+                if "before replying" not in str(err) or attempt == KERNEL_STARTS:
+                    raise
+                print(f"{name}: kernel start {attempt} of {KERNEL_STARTS} failed ({err}); "
+                      "starting another", file=sys.stderr, flush=True)
+                time.sleep(2 * attempt)
         problems = report.read_text(encoding="utf8").splitlines() if report.exists() else []
     if problems:
         raise BookError(f"{name}: figures without axis labels (label every axis with its "
@@ -158,24 +170,41 @@ def sync(names: list[str], root: Path = ROOT, run: bool = True) -> list[Path]:
         selected = [by_name[n] for n in names]
     else:
         selected = all_chapters
-    written = []
     (root / "notebooks").mkdir(exist_ok=True)
-    for md in selected:
-        path = notebook_path(md, root)
-        rel = path.relative_to(root)
-        nb = to_notebook(md)
-        start = time.perf_counter()
-        if run:
-            execute(nb, cwd=path.parent, name=str(md.relative_to(root)))
-        seconds = time.perf_counter() - start
-        if run:
-            record_time(md.stem, _device(), seconds, root)
-        clean(nb)
-        text = dumps(nb)
-        old = path.read_text() if path.exists() else None
-        if old != text:
-            path.write_text(text)
-        state = "unchanged" if old == text else ("updated" if old else "created")
-        print(f"{rel}: {state} ({seconds:.1f} s)", flush=True)
-        written.append(path)
-    return written
+    # Two chapters at a time on two cores (one torch thread each, so the outputs are the
+    # same as one at a time), the longest first: `make notebooks` stays within its budget.
+    jobs = min(len(selected), int(os.environ.get("BOOK_JOBS", min(2, os.cpu_count() or 1))))
+    times = json.loads((root / TIMES_FILE).read_text()) if (root / TIMES_FILE).exists() else {}
+    order = sorted(selected, key=lambda md: -times.get(md.stem, {}).get("cpu", {}).get("seconds", 0))
+    if jobs <= 1 or not run:
+        results = (_build_notebook(md, root, run) for md in order)
+        return [_write_notebook(md, *result, root) for md, result in zip(order, results)]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs) as pool:
+        futures = {md: pool.submit(_build_notebook, md, root, run) for md in order}
+        return [_write_notebook(md, *futures[md].result(), root) for md in order]
+
+
+def _build_notebook(md: Path, root: Path, run: bool) -> tuple[str, float | None]:
+    """The notebook text of chapter `md`, and the seconds its execution took (None: not run)."""
+    path = notebook_path(md, root)
+    nb = to_notebook(md)
+    start = time.perf_counter()
+    if run:
+        execute(nb, cwd=path.parent, name=str(md.relative_to(root)))
+    seconds = time.perf_counter() - start if run else None
+    return dumps(clean(nb)), seconds
+
+
+def _write_notebook(md: Path, text: str, seconds: float | None, root: Path) -> Path:
+    """Write the notebook of chapter `md` if its text changed, and record the run's time."""
+    path = notebook_path(md, root)
+    if seconds is not None:
+        record_time(md.stem, _device(), seconds, root)
+    old = path.read_text() if path.exists() else None
+    if old != text:
+        path.write_text(text)
+    state = "unchanged" if old == text else ("updated" if old else "created")
+    print(f"{path.relative_to(root)}: {state} ({seconds or 0:.1f} s)", flush=True)
+    return path

@@ -169,14 +169,14 @@ def report(results: list[dict], skipped: dict[str, str], meta: dict) -> str:
     ]
     for v, why in skipped.items():
         lines.append(f"Skipped `{v}`: {why}.")
-    lines += ["", "## Cells that raise", ""]
+    lines += ["", "**Cells that raise.**", ""]
     failures = [(c, v, f) for (c, v), r in by.items() for f in r["raised"]]
     if not failures:
         lines.append(f"None: every chapter ran to the end under every variant "
                      f"({len(results)} notebook runs).")
     for chapter, variant, f in failures:
         lines.append(f"- {chapter} [{variant}] cell {f['cell']} `{f['code']}`: {f['error']}")
-    lines += ["", "## Exactly compared cells whose output moves with the numerics", "",
+    lines += ["", "**Exactly compared cells whose output moves with the numerics.**", "",
               ("Cells without `nbval-ignore-output` whose text differs from the stored output "
               "under a numeric variant (`make nbval` would fail on them on such a processor; "
               "the seed variants change seeded outputs by design and are not listed):"), ""]
@@ -186,10 +186,10 @@ def report(results: list[dict], skipped: dict[str, str], meta: dict) -> str:
         lines.append("None.")
     for chapter, variant, d in moved:
         lines.append(f"- {chapter} [{variant}] cell {d['cell']} `{d['code']}`")
-    lines += ["", "## How far the glued numbers move", "",
+    lines += ["", "**How far the glued numbers move.**", "",
               "| chapter | glued values | unchanged | largest relative move | seconds per run |",
               "|---|---|---|---|---|"]
-    details = ["", "## Every glued value that moves", "", "| chapter | name | page | variants |",
+    details = ["", "**Every glued value that moves.**", "", "| chapter | name | page | variants |",
                "|---|---|---|---|"]
     for chapter in chapters:
         runs = [by[chapter, v] for v in variants if (chapter, v) in by]
@@ -220,7 +220,15 @@ def main(argv=None) -> int:
                         help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks executed side by side")
     parser.add_argument("--report", type=Path, help="write REPORT.md and REPORT.json")
+    parser.add_argument("--from-json", type=Path, metavar="JSON",
+                        help="no run: write the report again from the .json of a past run")
     args = parser.parse_args(argv)
+    if args.from_json:
+        past = json.loads(args.from_json.read_text())
+        text = report(past["results"], past["skipped"], past["meta"])
+        (args.report or args.from_json).with_suffix(".md").write_text(text)
+        print(text)
+        return 1 if any(r["raised"] for r in past["results"]) else 0
     variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -250,6 +258,10 @@ def main(argv=None) -> int:
             state = "RAISED" if r["raised"] else "ok"
             print(f"{r['chapter']:20s} {r['variant']:20s} {r['seconds']:6.1f} s  {state}"
                   f"  {len(r['differs'])} exact cell(s) moved", flush=True)
+            for f in r["raised"]:
+                print(f"    raised: cell {f['cell']} `{f['code']}`: {f['error']}", flush=True)
+            for d in r["differs"]:
+                print(f"    moved: cell {d['cell']} `{d['code']}`", flush=True)
             results.append(r)
     import subprocess
 
