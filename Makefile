@@ -22,7 +22,7 @@ help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
 $(STAMP): requirements.txt pyproject.toml
-	bash tools/system_deps.sh venv
+	bash booktools/system_deps.sh venv
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
@@ -32,16 +32,16 @@ $(STAMP): requirements.txt pyproject.toml
 venv: $(STAMP) ## create .venv with everything the book needs
 
 lib: venv ## regenerate d2l_lib from the chapters' #@save cells
-	$(PY) tools/extract_lib.py
+	$(PY) -m booktools.library
 
 # Chapters `make notebooks` refreshes: all by default; `make notebooks CHAPTERS=rnn_scratch`.
 CHAPTERS ?=
 notebooks: lib ## regenerate notebooks/*.ipynb from book/*.md and execute them (CHAPTERS=name)
-	$(PY) tools/notebooks.py sync $(CHAPTERS)
+	$(PY) -m booktools.notebooks sync $(CHAPTERS)
 
 check: venv ## fast consistency checks: library up to date, notebooks paired, Colab cells, ruff
-	$(PY) tools/extract_lib.py --check
-	$(PY) tools/notebooks.py check
+	$(PY) -m booktools.library --check
+	$(PY) -m booktools.notebooks check
 	$(VENV)/bin/ruff check .
 
 unit: venv ## unit tests
@@ -69,17 +69,21 @@ lint: venv ## lint the GitHub workflow files against their JSON schema (offline)
 
 # The site, rendered from the outputs stored in notebooks/ (no chapter is executed; a stale,
 # missing or unexecuted notebook stops the build, naming the fix: _ext/stored_outputs.py).
+# _toc.yml is checked first (booktools.toc): Jupyter Book reads it before any extension runs,
+# and a malformed one then gets the same error as from `make lib` and `make notebooks`.
 # Always built from scratch: an incremental build hides the warnings of pages it does not
 # re-read. `make book-exec` executes every chapter during the build instead (slow).
 BOOK_OPTS := --builder html --warningiserror --nitpick --keep-going
 PORT ?= 8000
 BUILD_FROM_SCRATCH := rm -rf _build/html _build/.doctrees _build/.jupyter_cache _build/jupyter_execute
 book: venv ## build the site into _build/html from the executed notebooks (-W -n, ~15 s)
+	$(PY) -m booktools.toc
 	$(BUILD_FROM_SCRATCH)
 	$(VENV)/bin/jupyter-book build . $(BOOK_OPTS)
 	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html, or run 'make serve'."
 
 book-exec: venv ## build the site while executing every chapter (the slow, pre-notebooks way)
+	$(PY) -m booktools.toc
 	$(BUILD_FROM_SCRATCH)
 	BOOK_EXECUTE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/jupyter-book build . $(BOOK_OPTS)
 	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html, or run 'make serve'."
@@ -90,7 +94,7 @@ serve: ## serve the built site at http://127.0.0.1:8000 (PORT=...)
 	python3 -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
 browser-deps: venv ## a Chromium for the browser test: apt-get with root/sudo, else Playwright's
-	bash tools/system_deps.sh chromium
+	bash booktools/system_deps.sh chromium
 
 browser: book browser-deps ## open every page of the built site in headless Chromium (tests/test_site.py)
 	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/test_site.py
@@ -99,13 +103,13 @@ browser: book browser-deps ## open every page of the built site in headless Chro
 test: check unit nbval book browser lint ## everything CI runs
 
 test-gpu: venv ## execute every notebook (on CUDA when there is one): asserts, lax comparison
-	$(PY) tools/notebooks.py run --out _build/executed
+	$(PY) -m booktools.notebooks run --out _build/executed
 
 # Every chapter executed again under other numerics (ATen's CPU level, MKL's compatible path)
 # and shifted seeds; which cells raise and how far each glued number moves
-# (tools/perturb.py). About 10 min on 2 cores; not part of `make test`.
+# (booktools/notebooks/perturb.py). About 10 min on 2 cores; not part of `make test`.
 perturb: venv ## execute every chapter under numeric and seed variants; report in bench/results/
-	$(PY) tools/perturb.py --report bench/results/perturbation $(CHAPTERS)
+	$(PY) -m booktools.notebooks.perturb --report bench/results/perturbation $(CHAPTERS)
 
 # A second environment with the newest torch the package index serves (on Linux a CUDA
 # build of several GB), in which every notebook runs laxly: errors and asserts only, as
@@ -118,7 +122,7 @@ newest-torch: ## every notebook run laxly under the newest torch release (a seco
 	grep -v '^torch==' requirements.txt > $(NEWEST_VENV)/requirements-newest.txt
 	$(NEWEST_VENV)/bin/python -m pip install -q --upgrade torch -r $(NEWEST_VENV)/requirements-newest.txt
 	$(NEWEST_VENV)/bin/python -m pip install -q --no-deps -e .
-	$(NEWEST_VENV)/bin/python tools/notebooks.py run --out _build/newest-torch
+	$(NEWEST_VENV)/bin/python -m booktools.notebooks run --out _build/newest-torch
 
 bench: venv ## time this book against d2l 1.0.3, and the book build (BENCH_REPS=1: one repetition)
 	bash bench/setup_reference.sh

@@ -29,9 +29,10 @@ only where there is math, so the copy Jupyter Book added is dropped here.
 from pathlib import Path
 from urllib.parse import urlparse
 
-import jupytext
 from sphinx.application import Sphinx
 from sphinx.util import logging
+
+from booktools.chapters import has_code
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,15 +56,14 @@ def colab_url(owner, repo, branch, notebook):
 
 
 def _has_code(app, pagename):
-    """Whether the page is a notebook with a code cell (the rule tools/notebooks.py uses to
-    decide which pages get a notebook: fenced examples of code cells do not count)."""
+    """Whether the page is a notebook with a code cell (booktools.chapters.has_code, the rule
+    that decides which pages get a notebook: fenced examples of code cells do not count)."""
     if "kernelspec" not in app.env.metadata.get(pagename, {}):
         return False
     source = Path(app.env.doc2path(pagename))
     if source.suffix != ".md":
         return source.suffix == ".ipynb"
-    notebook = jupytext.read(source, fmt="md:myst")
-    return any(cell.cell_type == "code" for cell in notebook.cells)
+    return has_code(source)
 
 
 def add_colab_button(app, pagename, templatename, context, doctree):

@@ -1,26 +1,24 @@
 """Sphinx extension: the ``{execution-times}`` directive, a table of how long each chapter
 takes to run, read from ``notebooks/execution_times.json``.
 
-``make notebooks`` writes that file (``tools/notebooks.py``, ``record_time``): the wall time of
+``make notebooks`` writes that file (``booktools.notebooks.execution.record_time``): the wall time of
 executing each chapter from top to bottom in a fresh kernel, per device. The CPU column comes
 from the run whose outputs the site shows; the GPU column from ``make test-gpu`` on a machine
 with one. A chapter or device never measured says so instead of showing a number.
 """
 
 import json
-import sys
 from pathlib import Path
 
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 
+from booktools.chapters import chapters
+from booktools.notebooks.execution import TIMES_FILE
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-
-import notebooks as pairing  # tools/notebooks.py: the chapters, and where times are kept
-
-TIMES = ROOT / pairing.TIMES_FILE
+TIMES = ROOT / TIMES_FILE
 
 
 def _cell(entry):
@@ -41,7 +39,7 @@ class ExecutionTimes(SphinxDirective):
     def run(self):
         times = json.loads(TIMES.read_text(encoding="utf8")) if TIMES.exists() else {}
         lines = ["| chapter | CPU, one thread | GPU |", "| --- | --- | --- |"]
-        for md in pairing.chapters(ROOT):
+        for md in chapters(ROOT):
             entry = times.get(md.stem, {})
             lines.append(f"| {{ref}}`chapter-{md.stem}` | {_cell(entry.get('cpu'))} "
                          f"| {_cell(entry.get('cuda'))} |")

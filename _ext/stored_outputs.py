@@ -20,16 +20,17 @@ during the build and nothing is read from ``notebooks/``.
 """
 
 import os
-import sys
 from pathlib import Path
 
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+from booktools import BookError
+from booktools.chapters import chapters
+from booktools.notebooks.pairing import chapter_problems, notebook_path
+from booktools.toc import toc_pages
 
-import notebooks as pairing  # tools/notebooks.py: the pairing check
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def executing() -> bool:
@@ -44,9 +45,12 @@ def choose_mode(app: Sphinx, config):
     otherwise start a kernel to run nothing.
     """
     config.nb_execution_mode = "force" if executing() else "cache"
-    app.book_chapters = pairing.chapters(ROOT)
-    chapters = {md.relative_to(ROOT).with_suffix("").as_posix() for md in app.book_chapters}
-    prose = [f"{page}.md" for page in pairing.toc_pages(ROOT) if page not in chapters]
+    try:
+        app.book_chapters = chapters(ROOT)
+    except BookError as e:  # _toc.yml or a chapter unreadable: the same message as `make lib`
+        raise ExtensionError("\n".join(f"error: {message}" for message in e.args)) from None
+    with_code = {md.relative_to(ROOT).with_suffix("").as_posix() for md in app.book_chapters}
+    prose = [f"{page}.md" for page in toc_pages(ROOT) if page not in with_code]
     config.nb_execution_excludepatterns = list(config.nb_execution_excludepatterns) + prose
 
 
@@ -60,7 +64,7 @@ def fill_cache(app: Sphinx):
     app.book_cache = get_cache(path)
     app.book_cache.clear_cache()
     for md in app.book_chapters:
-        notebook = pairing.notebook_path(md, ROOT)
+        notebook = notebook_path(md, ROOT)
         if notebook.exists():
             app.book_cache.cache_notebook_file(str(notebook), check_validity=False,
                                                overwrite=True)
@@ -71,7 +75,7 @@ def check_chapter(app: Sphinx, docname: str, source: list):
     md = ROOT / f"{docname}.md"
     if executing() or md not in app.book_chapters:
         return
-    problems = pairing.chapter_problems(md, ROOT)
+    problems = chapter_problems(md, ROOT)
     if problems:
         raise ExtensionError(
             "the site is rendered from the executed notebooks, and this chapter's is not "

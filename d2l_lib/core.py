@@ -2,7 +2,7 @@
 
 The header down to the GENERATED line is hand-written: the imports that the saved code
 shares. Everything below that line is generated from the chapters' ``#@save`` cells by
-``make lib`` (tools/extract_lib.py). Edit the chapters, never the generated part.
+``make lib`` (booktools/library/). Edit the chapters, never the generated part.
 """
 
 import collections
@@ -1634,7 +1634,7 @@ class RNNLM(RNNLMScratch):
         return self.linear(batch_first)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 421)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 422)
 def grad_norm(parameters):
     """The global L2 norm of the gradients of `parameters`.
 
@@ -1651,7 +1651,7 @@ def grad_norm(parameters):
     return torch.linalg.vector_norm(per_tensor)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 442)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 443)
 class GradNormTrainer(Trainer):
     """A Trainer that records the global gradient norm of every step.
 
@@ -1676,7 +1676,7 @@ class GradNormTrainer(Trainer):
             super().clip_gradients(grad_clip_val, model)
 
 
-# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 758)
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 762)
 def state_gradients(model, X, Y):
     """States H_1..H_T of model.rnn on X, and d loss_T / d H_t for every t.
 

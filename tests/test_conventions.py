@@ -7,7 +7,6 @@
   references.bib, and every entry there is complete.
 """
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -15,6 +14,8 @@ import jupytext
 import pytest
 from citations import cited_keys
 from pybtex.database import parse_file
+
+from booktools import toc as book_toc
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_COLUMNS = 80
@@ -27,12 +28,8 @@ PLUMBING = re.compile(
 
 
 def toc_pages():
-    """The pages of _toc.yml in reading order, as tools/notebooks.py reads them."""
-    spec = importlib.util.spec_from_file_location("notebooks_tool_conv",
-                                                  ROOT / "tools" / "notebooks.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return [page for page in tool.toc_pages(ROOT) if (ROOT / f"{page}.md").exists()]
+    """The pages of _toc.yml in reading order, as booktools.toc reads them."""
+    return [page for page in book_toc.toc_pages(ROOT) if (ROOT / f"{page}.md").exists()]
 
 
 def visible_cells(page):

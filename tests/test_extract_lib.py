@@ -1,4 +1,4 @@
-"""tools/extract_lib.py: the #@save extractor that generates d2l_lib/core.py.
+"""booktools.library (make lib): the #@save extractor that generates d2l_lib/core.py.
 
 Every test builds a small book in a temporary folder (its own _toc.yml, chapters and
 d2l_lib/core.py header), runs the tool on it with --root, and checks one rule or one error.
@@ -19,12 +19,10 @@ from pathlib import Path
 import jupytext
 import pytest
 
+from booktools import library as xl
+
 ROOT = Path(__file__).resolve().parent.parent
-TOOL = ROOT / "tools" / "extract_lib.py"
-spec = importlib.util.spec_from_file_location("extract_lib", TOOL)
-xl = importlib.util.module_from_spec(spec)
-sys.modules["extract_lib"] = xl  # dataclasses look their module up by name
-spec.loader.exec_module(xl)
+TOOL = ["-m", "booktools.library"]  # the command line of `make lib`, run from ROOT
 
 MD_HEADER = (ROOT / "book" / "intro.md").read_text().split("---\n")[1]
 GENERATED = "# ---- GENERATED BELOW: do not edit; change the chapters in book/ and run `make lib` ----"
@@ -720,8 +718,8 @@ def test_check_passes_when_fresh_and_fails_with_the_stale_message(tmp_path):
     chap.write_text(chap.read_text().replace("return 1", "return 2"))
     before = lib_text(tmp_path)
     res = subprocess.run(
-        [sys.executable, str(TOOL), "--root", str(tmp_path), "--check"],
-        capture_output=True, text=True, check=False,
+        [sys.executable, *TOOL, "--root", str(tmp_path), "--check"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
     )
     assert res.returncode == 1
     assert "d2l_lib is stale: run `make lib`" in res.stdout
@@ -901,8 +899,8 @@ def test_toc_parts_sections_and_urls_are_read_in_order(tmp_path):
 def test_malformed_toc_on_the_command_line_gives_no_traceback(tmp_path):
     make_book(tmp_path, {"a": chapter("a")}, toc="- file: book/a\n")
     res = subprocess.run(
-        [sys.executable, str(TOOL), "--root", str(tmp_path)],
-        capture_output=True, text=True, check=False,
+        [sys.executable, *TOOL, "--root", str(tmp_path)],
+        capture_output=True, text=True, check=False, cwd=ROOT,
     )
     assert res.returncode == 1
     assert "Traceback" not in res.stderr and "error: _toc.yml:" in res.stderr

@@ -1,5 +1,5 @@
-"""tools/figure_check.py: executing a chapter fails when one of its figures has an unlabelled
-axis, naming the cell; labelled figures and diagrams with their axes off pass."""
+"""booktools/notebooks/startup/figure_check.py: executing a chapter fails when one of its
+figures has an unlabelled axis, naming the cell; labelled figures and diagrams with their axes off pass."""
 
 import importlib.util
 from pathlib import Path
@@ -7,16 +7,17 @@ from pathlib import Path
 import matplotlib
 import pytest
 
+from booktools import notebooks as nbt
+
 matplotlib.use("Agg")
 from matplotlib.figure import Figure
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("figure_check", ROOT / "tools" / "figure_check.py")
+# A kernel startup file, copied into kernels as it is: loaded from its path, not the package.
+spec = importlib.util.spec_from_file_location(
+    "figure_check", ROOT / "booktools" / "notebooks" / "startup" / "figure_check.py")
 figure_check = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(figure_check)
-spec = importlib.util.spec_from_file_location("notebooks_tool_fig", ROOT / "tools" / "notebooks.py")
-nbt = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(nbt)
 
 HEADER = (ROOT / "book" / "intro.md").read_text().split("---\n")[1]
 
@@ -65,7 +66,7 @@ def book(tmp_path):
 def test_executing_a_chapter_with_an_unlabelled_figure_fails(book):
     (book / "book" / "figs.md").write_text(chapter_with(
         'fig, ax = plt.subplots()\nax.plot([1, 2, 3])\nax.set_xlabel("step")'))
-    with pytest.raises(nbt.CheckError) as err:
+    with pytest.raises(nbt.BookError) as err:
         nbt.sync(["figs"], root=book)
     message = str(err.value)
     assert "book/figs.md: figures without axis labels" in message

@@ -1,10 +1,9 @@
-"""tools/notebooks.py: chapter -> notebook pairing, its check, the Colab cell, cleaning.
+"""booktools.notebooks: chapter -> notebook pairing, its check, the Colab cell, cleaning.
 
 Each test builds a small book in a temporary folder (its own _toc.yml, _config.yml,
 book/ and notebooks/), so the real chapters are never touched.
 """
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -12,10 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from booktools import notebooks as nbt
+
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("notebooks_tool", ROOT / "tools" / "notebooks.py")
-nbt = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(nbt)
 
 HEADER = (ROOT / "book" / "intro.md").read_text().split("---\n")[1]
 COLAB = """```{code-cell} ipython3
@@ -160,7 +158,7 @@ def test_missing_colab_cell_is_reported_and_stamped(book):
     assert nbt.check_colab(md, book) == [
         (
             "book/beta.md: the first code cell is not the Colab setup cell; "
-            "run `python tools/notebooks.py stamp` (it rewrites the cell from _config.yml)"
+            "run `python -m booktools.notebooks stamp` (it rewrites the cell from _config.yml)"
         )
     ]
     assert nbt.stamp(book) == [md]
@@ -226,7 +224,7 @@ def test_run_reports_device_and_checks_marked_outputs(book, capsys):
 
 
 def test_sync_rejects_unknown_chapter(book):
-    with pytest.raises(nbt.CheckError, match="no chapter with code named intro"):
+    with pytest.raises(nbt.BookError, match="no chapter with code named intro"):
         nbt.sync(["intro"], root=book, run=False)
 
 
@@ -251,8 +249,8 @@ def test_chapter_not_utf8_is_a_check_error_with_byte_offset(book):
     data = md.read_bytes().replace(b"Some prose.", b"Some caf\xe9 prose.")
     md.write_bytes(data)
     offset = data.index(b"\xe9")
-    with pytest.raises(nbt.CheckError, match=f"book/beta.md: not valid UTF-8: byte 0xe9 at byte offset {offset} "):
+    with pytest.raises(nbt.BookError, match=f"book/beta.md: not valid UTF-8: byte 0xe9 at byte offset {offset} "):
         nbt.check(book)
     md.write_bytes(b"\xef\xbb\xbf" + data.replace(b"caf\xe9", b"cafe"))
-    with pytest.raises(nbt.CheckError, match="book/beta.md: starts with a byte-order mark"):
+    with pytest.raises(nbt.BookError, match="book/beta.md: starts with a UTF-8 byte-order mark"):
         nbt.check(book)

@@ -1,4 +1,5 @@
-"""The perturbation run's parts: the seed shift (tools/seed_shift.py), glued values, movement."""
+"""The perturbation run's parts: the seed shift (booktools/notebooks/startup/seed_shift.py),
+glued values, movement."""
 
 import json
 import os
@@ -9,14 +10,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from booktools.notebooks import perturb
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-import perturb
+STARTUP = ROOT / "booktools" / "notebooks" / "startup"  # kernel startup files, not the package
 
 DRAW = """
 import json, random, sys
 import numpy as np
-sys.path.insert(0, {tools!r})
+sys.path.insert(0, {startup!r})
 import seed_shift  # what the kernel's startup folder runs
 import torch
 torch.manual_seed(3); a = torch.rand(2).tolist()
@@ -31,7 +33,7 @@ print(json.dumps({{"torch": a, "generator": b, "random": c, "numpy": d,
 
 def draw(shift):
     env = {**os.environ, "D2L_SEED_SHIFT": str(shift)}
-    out = subprocess.run([sys.executable, "-c", DRAW.format(tools=str(ROOT / "tools"))],
+    out = subprocess.run([sys.executable, "-c", DRAW.format(startup=str(STARTUP))],
                          env=env, capture_output=True, text=True, check=True).stdout
     return json.loads(out)
 
@@ -66,10 +68,14 @@ def test_glued_values_and_numbers():
     assert perturb.numbers("1,220 steps, 3e-05") == [1220.0, 3e-05]
 
 
-def test_movement_reports_the_largest_relative_change():
-    assert perturb._movement("2.10", ["2.10", "2.10"]) == "unchanged"
-    assert perturb._movement("2.00", ["2.00", "2.20"]).startswith("10% at most")
-    assert perturb._movement("'abc'", ["'abd'"]).startswith("text:")
+def test_relative_moves_pair_each_number_with_the_page():
+    assert perturb.relative_moves("2.10", ["2.10", "2.10"]) == [0.0, 0.0]
+    assert perturb.relative_moves("2.00", ["2.00", "2.20"]) == pytest.approx([0.0, 0.1])
+    assert perturb.relative_moves("'abc'", ["'abd'"]) == []  # no numbers: text only
+    assert perturb.relative_moves("0 of 10", ["1 of 10"]) == [0.0]  # 0 on the page: left out
+    assert perturb.relative_moves("2.10–2.13", ["2.2"]) == []  # numbers that do not pair up
+    assert perturb._shown(["2.10", "2.10"], "2.10") == "="
+    assert perturb._percent(0.1) == "10 %" and perturb._percent(12) == "12x"
 
 
 def test_unknown_variant_or_chapter_is_a_clear_error(capsys):

@@ -27,6 +27,8 @@ import pytest
 import yaml
 from citations import cited_keys
 
+from booktools.toc import toc_pages
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,22 +55,7 @@ def site_pages():
 
 def toc_docs():
     """The documents of _toc.yml in reading order (the root first), e.g. 'book/intro'."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
-    docs = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                docs.append(node["file"])
-            for key in ("parts", "chapters", "sections"):
-                for child in node.get(key, []):
-                    walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(toc)
-    return [re.sub(r"\.(md|ipynb)$", "", d) for d in docs]
+    return toc_pages(ROOT)
 
 
 def colab_prefix():
@@ -80,7 +67,7 @@ def colab_prefix():
 
 
 def has_code(doc):
-    """A chapter with a code cell (as tools/notebooks.py and _ext/book_site.py decide)."""
+    """A chapter with a code cell (as booktools.chapters and _ext/book_site.py decide)."""
     source = ROOT / f"{doc}.md"
     if not source.is_file():
         return False
@@ -114,7 +101,7 @@ def browser():
     from playwright import sync_api
 
     with sync_api.sync_playwright() as p:
-        # The system's Chromium; else the one Playwright downloaded (tools/system_deps.sh).
+        # The system's Chromium; else the one Playwright downloaded (booktools/system_deps.sh).
         executable = CHROMIUM if Path(CHROMIUM).exists() else p.chromium.executable_path
         if not Path(executable).exists():
             pytest.fail(

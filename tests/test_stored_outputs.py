@@ -16,6 +16,8 @@ import nbformat
 import pytest
 from sphinx.errors import ExtensionError
 
+from booktools import notebooks
+
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = (ROOT / "book" / "intro.md").read_text().split("---\n")[1]
 
@@ -29,8 +31,7 @@ def load(name, path):
 
 # The Colab setup cell the tool expects for this book's repository.
 COLAB = ("```{code-cell} ipython3\n:tags: [remove-cell]\n"
-         + load("notebooks_tool_colab", ROOT / "tools" / "notebooks.py").COLAB_TEMPLATE.format(
-             url="https://github.com/example/book", ref="main")
+         + notebooks.COLAB_TEMPLATE.format(url="https://github.com/example/book", ref="main")
          + "\n```")
 CHAPTER = f"""---
 {HEADER}---
@@ -54,24 +55,23 @@ The prose quotes {{glue:text}}`answer` from the stored run.
 
 @pytest.fixture
 def book(tmp_path):
-    """A one-chapter book with the real extension and tool, its notebook executed."""
-    for folder in ("book", "notebooks", "_ext", "tools"):
+    """A one-chapter book with the real extension and tools, its notebook executed."""
+    for folder in ("book", "notebooks", "_ext"):
         (tmp_path / folder).mkdir()
     shutil.copy(ROOT / "_ext" / "stored_outputs.py", tmp_path / "_ext")
-    for tool in ("notebooks.py", "figure_check.py"):
-        shutil.copy(ROOT / "tools" / tool, tmp_path / "tools")
+    shutil.copytree(ROOT / "booktools", tmp_path / "booktools",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
                                        "  - file: book/alpha\n")
     (tmp_path / "_config.yml").write_text(
         "title: t\nonly_build_toc_files: true\n"
         "repository:\n  url: https://github.com/example/book\n  branch: main\n"
         "execute:\n  execute_notebooks: cache\n  cache: _build/.jupyter_cache\n"
-        "sphinx:\n  local_extensions:\n    stored_outputs: _ext\n"
+        "sphinx:\n  local_extensions:\n    _ext.stored_outputs: .\n"
     )
     (tmp_path / "book" / "intro.md").write_text("# Intro\n\nProse only.\n")
     (tmp_path / "book" / "alpha.md").write_text(CHAPTER)
-    tool = load("notebooks_tool_site", tmp_path / "tools" / "notebooks.py")
-    tool.sync(["alpha"], root=tmp_path)
+    notebooks.sync(["alpha"], root=tmp_path)
     return tmp_path
 
 
@@ -106,13 +106,11 @@ def test_site_shows_stored_outputs_without_a_kernel(book):
 @pytest.fixture
 def hook(book, monkeypatch):
     """check_chapter of the copied extension, bound to the temporary book."""
-    sys.path.insert(0, str(book / "tools"))
     module = load("stored_outputs_copy", book / "_ext" / "stored_outputs.py")
-    sys.path.remove(str(book / "tools"))
     monkeypatch.delenv("BOOK_EXECUTE", raising=False)
 
     class App:
-        book_chapters = module.pairing.chapters(book)
+        book_chapters = notebooks.chapters(book)
 
     def run():
         module.check_chapter(App(), "book/alpha", [(book / "book" / "alpha.md").read_text()])
@@ -158,4 +156,24 @@ def test_a_failed_build_names_the_file_end_to_end(book):
     log = result.stdout + result.stderr
     assert result.returncode != 0
     assert "notebooks/alpha.ipynb is stale" in log and "make notebooks CHAPTERS=alpha" in log
+    assert "Executing notebook" not in log
+
+
+@pytest.mark.parametrize("toc, message", [
+    ("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/nope\n",
+     ("error: _toc.yml, key chapters[0].file: book/nope.md does not exist\n"
+     "    fix: create the page or fix the path")),
+    (("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/alpha\n"
+     "chapters:\n  - file: book/alpha\n"),
+     ("error: _toc.yml:5: key 'chapters' appears twice in one mapping (also on line 3); YAML "
+     "would keep only the last one\n    fix: merge the two into one key")),
+])
+def test_a_malformed_toc_stops_the_build_with_the_tools_message(book, toc, message):
+    """Jupyter Book lets these through; the extension stops with booktools.toc's message,
+    the one `make lib` and `make notebooks` print (tests/test_toc.py)."""
+    (book / "_toc.yml").write_text(toc)
+    result = build(book)
+    log = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert message in log
     assert "Executing notebook" not in log

@@ -10,16 +10,16 @@ produce, and reports, per chapter and variant:
 - every cell compared exactly by nbval (no `nbval-ignore-output` tag) whose text output
   differs from the stored one: nbval would fail on that cell off the reference machine.
 
-    python tools/perturb.py                          all chapters, all variants
-    python tools/perturb.py --variants seed+1 rnn_scratch
-    python tools/perturb.py --report bench/results/perturbation   (writes .md and .json)
+    python -m booktools.notebooks.perturb                  all chapters, all variants
+    python -m booktools.notebooks.perturb --variants seed+1 rnn_scratch
+    python -m booktools.notebooks.perturb --report bench/results/perturbation   (.md, .json)
 
 Variants (environment of the kernel; one torch thread as in `make notebooks`):
     aten-default     ATEN_CPU_CAPABILITY=default: ATen's scalar kernels, no AVX
     aten-avx2        ATEN_CPU_CAPABILITY=avx2 (skipped where AVX2 is the native level)
     mkl-compatible   MKL_CBWR=COMPATIBLE: MKL's conditional-reproducibility path
     default+compatible  both of the above (another processor's numerics, as in `make nbval`)
-    seed+1, seed+2   every seed s becomes s + k (tools/seed_shift.py, D2L_SEED_SHIFT=k)
+    seed+1, seed+2   every seed s becomes s + k (startup/seed_shift.py, D2L_SEED_SHIFT=k)
 
 Exit status 1 when any cell raises under any variant.
 """
@@ -39,10 +39,11 @@ from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import notebooks
+from booktools import ROOT, BookError
+from booktools.chapters import chapters as book_chapters
+from booktools.notebooks.device_run import _texts, sanitizer
+from booktools.notebooks.execution import TIMES_FILE, execute
 
-ROOT = notebooks.ROOT
 VARIANTS = {
     "aten-default": {"ATEN_CPU_CAPABILITY": "default"},
     "aten-avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
@@ -111,12 +112,12 @@ def run_one(chapter: str, variant: str) -> dict:
     start = time.perf_counter()
     error = None
     try:
-        notebooks.execute(nb, cwd=path.parent, name=f"{chapter} [{variant}]",
+        execute(nb, cwd=path.parent, name=f"{chapter} [{variant}]",
                           extra_env=VARIANTS[variant])
-    except notebooks.CheckError as err:
+    except BookError as err:
         error = str(err).splitlines()[0]
     seconds = time.perf_counter() - start
-    sanitize = notebooks.sanitizer(ROOT / "tests" / "nbval_sanitize.cfg")
+    sanitize = sanitizer(ROOT / "tests" / "nbval_sanitize.cfg")
     raised, differs = [], []
     for i, (ref, cell) in enumerate(zip(stored.cells, nb.cells)):
         if cell.cell_type != "code":
@@ -127,7 +128,7 @@ def run_one(chapter: str, variant: str) -> dict:
         tags = ref.metadata.get("tags", [])
         if "nbval-ignore-output" in tags or "nbval-skip" in tags:
             continue
-        if notebooks._texts(ref.outputs, sanitize) != notebooks._texts(cell.outputs, sanitize):
+        if _texts(ref.outputs, sanitize) != _texts(cell.outputs, sanitize):
             differs.append({"cell": i + 1, "code": _first_line(cell)})
     if error and not raised:  # e.g. the figure check, or a kernel that died
         raised.append({"cell": 0, "code": "", "error": error})
@@ -258,7 +259,7 @@ def main(argv=None) -> int:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    all_chapters = [md.stem for md in notebooks.chapters()]
+    all_chapters = [md.stem for md in book_chapters()]
     missing = [c for c in args.chapters if c not in all_chapters]
     if missing:
         parser.error(f"no chapter named {', '.join(missing)}; chapters: {', '.join(all_chapters)}")
@@ -271,7 +272,7 @@ def main(argv=None) -> int:
             variants.remove(v)
     jobs = [(c, v) for v in variants for c in chapters]
     # The longest chapters first, so that the two workers finish together.
-    times = json.loads((ROOT / notebooks.TIMES_FILE).read_text())
+    times = json.loads((ROOT / TIMES_FILE).read_text())
     jobs.sort(key=lambda j: -times.get(j[0], {}).get("cpu", {}).get("seconds", 0))
     print(f"{len(jobs)} notebook runs ({len(chapters)} chapters x {len(variants)} variants), "
           f"{args.jobs} at a time", flush=True)

@@ -1,0 +1,210 @@
+"""Executing a notebook in a fresh kernel, cleaning what changes from run to run, and
+``sync``: chapter -> notebook, executed (``make notebooks``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from booktools import ROOT, BookError
+from booktools.chapters import chapters
+from booktools.notebooks.pairing import VOLATILE_CELL_METADATA, notebook_path, to_notebook
+
+STARTUP = Path(__file__).with_name("startup")  # kernel startup files, copied as they are
+CELL_TIMEOUT = 600  # seconds per cell, the same as execute.timeout in _config.yml
+# A kernel that dies before answering its first message (seen on busy machines) is started
+# again, up to this many times in all; a kernel whose cells fail is never retried.
+KERNEL_STARTS = 3
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+TIMES_FILE = "notebooks/execution_times.json"  # seconds per chapter and device (intro's table)
+
+
+def _coalesce_streams(outputs):
+    merged, streams = [], {}
+    for out in outputs:
+        if out.output_type == "stream":
+            if out.name in streams:
+                streams[out.name].text += out.text
+                continue
+            streams[out.name] = out
+        merged.append(out)
+    return merged
+
+
+def clean(nb) -> nbformat.NotebookNode:
+    """Strip what changes from run to run without the chapter changing."""
+    kernelspec = nb.metadata.get("kernelspec")
+    jupytext_meta = nb.metadata.get("jupytext")
+    nb.metadata = nbformat.from_dict({"kernelspec": kernelspec} if kernelspec else {})
+    if jupytext_meta:
+        nb.metadata.jupytext = jupytext_meta
+    # language_info (Python version), widgets (widget state) and any timing are dropped.
+    for cell in nb.cells:
+        for key in VOLATILE_CELL_METADATA:
+            cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            cell.outputs = _coalesce_streams(cell.outputs)
+            for out in cell.outputs:
+                if "execution_count" in out:
+                    out.execution_count = cell.execution_count
+    return nb
+
+
+def execute(nb, cwd: Path, timeout: int = CELL_TIMEOUT, name: str = "notebook",
+            extra_env: dict[str, str] | None = None):
+    """Run every cell in a fresh python3 kernel; a failing cell raises with its source.
+
+    `extra_env` is added to the kernel's environment (the perturbation run's variants:
+    booktools.notebooks.perturb); with D2L_SEED_SHIFT in it, startup/seed_shift.py shifts every seed.
+    """
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    # A Makefile or CI may set MPLBACKEND=Agg for scripts; inside a kernel that would hide
+    # every figure, so the kernel gets no MPLBACKEND and ipykernel picks its inline backend.
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    # One torch thread: results do not depend on the machine's core count, and nbval
+    # (which runs notebooks side by side, one thread each) reproduces them exactly.
+    env.update(ONE_THREAD)
+    env.update(extra_env or {})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    with tempfile.TemporaryDirectory(prefix="book-kernel-") as tmp:
+        # startup/figure_check.py runs at kernel start (IPython's startup folder) and reports
+        # every figure drawn with an unlabelled axis into `report`.
+        startup = Path(tmp) / "ipython" / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        shutil.copy(STARTUP / "figure_check.py", startup / "00-figure-check.py")
+        if env.get("D2L_SEED_SHIFT"):
+            shutil.copy(STARTUP / "seed_shift.py", startup / "01-seed-shift.py")
+        report = Path(tmp) / "figures.jsonl"
+        env.update(IPYTHONDIR=str(Path(tmp) / "ipython"), BOOK_FIGURE_REPORT=str(report))
+        for attempt in range(1, KERNEL_STARTS + 1):
+            try:
+                client.execute(env=env)
+                break
+            except CellExecutionError as err:
+                raise BookError(f"{name}: a cell failed:\n{err}") from None
+            except RuntimeError as err:  # the kernel died before running any cell
+                if "before replying" not in str(err) or attempt == KERNEL_STARTS:
+                    raise
+                print(f"{name}: kernel start {attempt} of {KERNEL_STARTS} failed ({err}); "
+                      "starting another", file=sys.stderr, flush=True)
+                time.sleep(2 * attempt)
+        problems = report.read_text(encoding="utf8").splitlines() if report.exists() else []
+    if problems:
+        raise BookError(f"{name}: figures without axis labels (label every axis with its "
+                         "quantity and unit, or switch a diagram's axes off):\n"
+                         + "\n".join(_figure_problem(nb, line) for line in problems))
+    return nb
+
+
+def _figure_problem(nb, line: str) -> str:
+    """One line of the figure report, with the cell it came from."""
+    record = json.loads(line)
+    where = "a cell"
+    for i, cell in enumerate(nb.cells):
+        if cell.get("id") == record["cell_id"] or cell.source == record["source"]:
+            first = (cell.source.splitlines() or [""])[0]
+            where = f"cell {i + 1} (starting {first[:60]!r})"
+            break
+    return f"  {where}: " + "; ".join(record["problems"])
+
+
+def _device() -> str:
+    """'cuda' where the kernels will find a GPU, else 'cpu' (the chapters pick it the same way)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def record_time(name: str, device: str, seconds: float, root: Path = ROOT) -> None:
+    """Store how long chapter `name` took to execute on `device` in TIMES_FILE.
+
+    The intro's table of running times is rendered from this file (_ext/execution_times.py).
+    """
+    import platform
+
+    import torch
+
+    path = root / TIMES_FILE
+    times = json.loads(path.read_text(encoding="utf8")) if path.exists() else {}
+    times.setdefault(name, {})[device] = {
+        "seconds": round(seconds, 1),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}"
+        + (f", {torch.cuda.get_device_name(0)}" if device == "cuda" else ""),
+        "torch_threads": int(ONE_THREAD["OMP_NUM_THREADS"]),
+        "torch": torch.__version__,
+    }
+    path.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n", encoding="utf8")
+
+
+def dumps(nb) -> str:
+    return nbformat.writes(nb, version=4) + "\n"
+
+
+def sync(names: list[str], root: Path = ROOT, run: bool = True) -> list[Path]:
+    """Regenerate notebooks/<name>.ipynb from book/<name>.md (all chapters if no names)."""
+    all_chapters = chapters(root)
+    if names:
+        by_name = {md.stem: md for md in all_chapters}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise BookError(
+                f"no chapter with code named {', '.join(unknown)} in _toc.yml "
+                f"(chapters: {', '.join(by_name)})"
+            )
+        selected = [by_name[n] for n in names]
+    else:
+        selected = all_chapters
+    (root / "notebooks").mkdir(exist_ok=True)
+    # Two chapters at a time on two cores (one torch thread each, so the outputs are the
+    # same as one at a time), the longest first: `make notebooks` stays within its budget.
+    jobs = min(len(selected), int(os.environ.get("BOOK_JOBS", min(2, os.cpu_count() or 1))))
+    times = json.loads((root / TIMES_FILE).read_text()) if (root / TIMES_FILE).exists() else {}
+    order = sorted(selected, key=lambda md: -times.get(md.stem, {}).get("cpu", {}).get("seconds", 0))
+    if jobs <= 1 or not run:
+        results = (_build_notebook(md, root, run) for md in order)
+        return [_write_notebook(md, *result, root) for md, result in zip(order, results)]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs) as pool:
+        futures = {md: pool.submit(_build_notebook, md, root, run) for md in order}
+        return [_write_notebook(md, *futures[md].result(), root) for md in order]
+
+
+def _build_notebook(md: Path, root: Path, run: bool) -> tuple[str, float | None]:
+    """The notebook text of chapter `md`, and the seconds its execution took (None: not run)."""
+    path = notebook_path(md, root)
+    nb = to_notebook(md)
+    start = time.perf_counter()
+    if run:
+        execute(nb, cwd=path.parent, name=str(md.relative_to(root)))
+    seconds = time.perf_counter() - start if run else None
+    return dumps(clean(nb)), seconds
+
+
+def _write_notebook(md: Path, text: str, seconds: float | None, root: Path) -> Path:
+    """Write the notebook of chapter `md` if its text changed, and record the run's time."""
+    path = notebook_path(md, root)
+    if seconds is not None:
+        record_time(md.stem, _device(), seconds, root)
+    old = path.read_text() if path.exists() else None
+    if old != text:
+        path.write_text(text)
+    state = "unchanged" if old == text else ("updated" if old else "created")
+    print(f"{path.relative_to(root)}: {state} ({seconds or 0:.1f} s)", flush=True)
+    return path
