@@ -44,8 +44,10 @@ check: venv ## fast consistency checks: library up to date, notebooks paired, Co
 	$(PY) -m booktools.notebooks check
 	$(VENV)/bin/ruff check .
 
+# One torch thread, as everywhere else: with two OpenMP threads on two busy cores, the threads
+# wait on each other (a 256 x 256 eigenvalue problem took 37 s instead of a fraction of one).
 unit: venv ## unit tests
-	MPLBACKEND=Agg $(PY) -m pytest -q -m "not browser" tests
+	MPLBACKEND=Agg OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -m "not browser" tests
 
 # nbval re-executes every notebook (kernel: this .venv, working directory notebooks/) and
 # compares outputs with the stored ones after tests/nbval_sanitize.cfg; cells tagged
