@@ -111,7 +111,8 @@ test-gpu: venv ## execute every notebook (on CUDA when there is one): asserts, l
 # and shifted seeds; which cells raise and how far each glued number moves
 # (booktools/notebooks/perturb.py). About 10 min on 2 cores; not part of `make test`.
 perturb: venv ## execute every chapter under numeric and seed variants; report in bench/results/
-	$(PY) -m booktools.notebooks.perturb --report bench/results/perturbation $(CHAPTERS)
+	$(PY) -m booktools.notebooks.perturb --report bench/results/perturbation \
+		$(if $(CHAPTERS),--update $(CHAPTERS))
 
 # A second environment with the newest torch the package index serves (on Linux a CUDA
 # build of several GB), in which every notebook runs laxly: errors and asserts only, as

@@ -176,6 +176,12 @@ def report(results: list[dict], skipped: dict[str, str], meta: dict) -> str:
     ]
     for v, why in skipped.items():
         lines.append(f"Skipped `{v}`: {why}.")
+    runs = {}
+    for r in results:
+        runs.setdefault(r.get("run", ""), []).append(f"{r['chapter']} [{r['variant']}]")
+    if len(runs) > 1:  # a report updated chapter by chapter (--update)
+        lines += ["", "Notebook runs from more than one invocation:"]
+        lines += [f"- {run}: {', '.join(which)}" for run, which in runs.items()]
     lines += ["", "**Cells that raise.**", ""]
     failures = [(c, v, f) for (c, v), r in by.items() for f in r["raised"]]
     if not failures:
@@ -246,6 +252,8 @@ def main(argv=None) -> int:
                         help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks executed side by side")
     parser.add_argument("--report", type=Path, help="write REPORT.md and REPORT.json")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other chapters' and variants' results of REPORT.json")
     parser.add_argument("--from-json", type=Path, metavar="JSON",
                         help="no run: write the report again from the .json of a past run")
     args = parser.parse_args(argv)
@@ -300,6 +308,16 @@ def main(argv=None) -> int:
         "torch": torch.__version__, "capability": capability.upper(),
         "machine": _machine(),
     }
+    for r in results:
+        r["run"] = f"commit {meta['commit']}, {meta['date']}"
+    if args.update and args.report and args.report.with_suffix(".json").exists():
+        past = json.loads(args.report.with_suffix(".json").read_text())
+        label = f"commit {past['meta']['commit']}, {past['meta']['date']}"
+        fresh = {(r["chapter"], r["variant"]) for r in results}
+        kept = [{"run": label, **r} for r in past["results"]
+                if (r["chapter"], r["variant"]) not in fresh]
+        results = kept + results
+        skipped = {**past["skipped"], **skipped}
     text = report(results, skipped, meta)
     print("\n" + text)
     if args.report:
