@@ -1708,7 +1708,8 @@ class GRUScratch(Module):
     def forward(self, inputs, state=None):
         """inputs as for RNNScratch -> (states of all steps, last state)."""
         n = self.num_hiddens
-        XW = input_terms(inputs, torch.cat([self.W_xz, self.W_xr, self.W_xh], 1),
+        XW = input_terms(inputs,
+                         torch.cat([self.W_xz, self.W_xr, self.W_xh], 1),
                          torch.cat([self.b_z, self.b_r, self.b_h]))
         XW_gates, XW_cand = XW[:, :, :2 * n], XW[:, :, 2 * n:]  # split once
         W_h_gates = torch.cat([self.W_hz, self.W_hr], 1)  # (n, 2n)
@@ -1723,7 +1724,7 @@ class GRUScratch(Module):
         return torch.stack(outputs), H
 
 
-# Defined in book/gated_units.md, section "Both cells from scratch" (line 387)
+# Defined in book/gated_units.md, section "Both cells from scratch" (line 388)
 class LSTMScratch(Module):
     """A long short-term memory layer; its state is the pair (H, C).
 
@@ -1763,7 +1764,8 @@ class LSTMScratch(Module):
                             f"{type(H_C).__name__}")
         outputs = []
         for XW_g, XW_c in zip(XW_gates, XW_cand):  # (batch_size, 3n), (.., n)
-            I, F_t, O = torch.sigmoid(torch.addmm(XW_g, H, W_h_gates)).chunk(3, 1)
+            gates = torch.sigmoid(torch.addmm(XW_g, H, W_h_gates))
+            I, F_t, O = gates.chunk(3, 1)
             C = F_t * C + I * torch.tanh(torch.addmm(XW_c, H, self.W_hc))
             H = O * torch.tanh(C)
             outputs.append(H)
