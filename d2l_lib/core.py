@@ -32,8 +32,10 @@ __all__ = [
     "Classifier",
     "DataError",
     "DataModule",
+    "GRUScratch",
     "GradNormTrainer",
     "HyperParameters",
+    "LSTMScratch",
     "Module",
     "ProgressBoard",
     "RNNLMScratch",
@@ -51,12 +53,14 @@ __all__ = [
     "data_dir",
     "download",
     "download_timemachine",
+    "gate_parameters",
     "get_params",
     "glue",
     "gpu",
     "grad_norm",
     "in_notebook",
     "init_rnn_state",
+    "input_terms",
     "normalize_text",
     "num_gpus",
     "perplexity",
@@ -1697,3 +1701,110 @@ def state_gradients(model, X, Y):
     loss.backward()
     return (torch.stack([s.detach() for s in states]),
             torch.stack([s.grad for s in states]))
+
+
+# Defined in book/gated_units.md, section "Both cells from scratch" (line 332)
+def gate_parameters(num_inputs, num_hiddens, sigma):
+    """(W_x, W_h, b) of one gate: N(0, sigma^2) weights and a zero bias."""
+    return (nn.Parameter(sigma * torch.randn(num_inputs, num_hiddens)),
+            nn.Parameter(sigma * torch.randn(num_hiddens, num_hiddens)),
+            nn.Parameter(torch.zeros(num_hiddens)))
+
+
+# Defined in book/gated_units.md, section "Both cells from scratch" (line 339)
+def input_terms(inputs, W_x, b):
+    """X_t W_x + b for every step: (num_steps, batch_size, W_x's columns).
+
+    inputs: (num_steps, batch_size, num_inputs) floats, or (num_steps,
+    batch_size) token indices standing for one-hot vectors (rows of W_x).
+    """
+    if inputs.is_floating_point():
+        return inputs @ W_x + b
+    return F.embedding(inputs, W_x + b)
+
+
+# Defined in book/gated_units.md, section "Both cells from scratch" (line 350)
+class GRUScratch(Module):
+    """A gated recurrent unit layer (the reset gate applied as in nn.GRU).
+
+    Z_t = sigmoid(X_t W_xz + H_{t-1} W_hz + b_z)           update gate
+    R_t = sigmoid(X_t W_xr + H_{t-1} W_hr + b_r)           reset gate
+    H~_t = tanh(X_t W_xh + R_t * (H_{t-1} W_hh) + b_h)     candidate
+    H_t = Z_t * H_{t-1} + (1 - Z_t) * H~_t
+    """
+
+    def __init__(self, num_inputs, num_hiddens, sigma=0.01):
+        super().__init__()
+        self.save_hyperparameters()
+        self.W_xz, self.W_hz, self.b_z = gate_parameters(num_inputs,
+                                                         num_hiddens, sigma)
+        self.W_xr, self.W_hr, self.b_r = gate_parameters(num_inputs,
+                                                         num_hiddens, sigma)
+        self.W_xh, self.W_hh, self.b_h = gate_parameters(num_inputs,
+                                                         num_hiddens, sigma)
+
+    def forward(self, inputs, state=None):
+        """inputs as for RNNScratch -> (states of all steps, last state)."""
+        n = self.num_hiddens
+        XW = input_terms(inputs,
+                         torch.cat([self.W_xz, self.W_xr, self.W_xh], 1),
+                         torch.cat([self.b_z, self.b_r, self.b_h]))
+        XW_gates, XW_cand = XW[:, :, :2 * n], XW[:, :, 2 * n:]  # split once
+        W_h_gates = torch.cat([self.W_hz, self.W_hr], 1)  # (n, 2n)
+        H = XW.new_zeros(XW.shape[1], n) if state is None else state
+        outputs = []
+        for XW_g, XW_c in zip(XW_gates, XW_cand):  # (batch_size, 2n), (.., n)
+            # addmm(A, H, W) = A + H @ W, in one operation
+            Z, R = torch.sigmoid(torch.addmm(XW_g, H, W_h_gates)).chunk(2, 1)
+            H_tilde = torch.tanh(XW_c + R * (H @ self.W_hh))
+            H = H_tilde + Z * (H - H_tilde)  # = Z * H + (1 - Z) * H_tilde
+            outputs.append(H)
+        return torch.stack(outputs), H
+
+
+# Defined in book/gated_units.md, section "Both cells from scratch" (line 388)
+class LSTMScratch(Module):
+    """A long short-term memory layer; its state is the pair (H, C).
+
+    I_t, F_t, O_t = sigmoid(X_t W_x* + H_{t-1} W_h* + b_*)   input, forget,
+    C~_t = tanh(X_t W_xc + H_{t-1} W_hc + b_c)               output gates
+    C_t = F_t * C_{t-1} + I_t * C~_t,   H_t = O_t * tanh(C_t)
+    """
+
+    def __init__(self, num_inputs, num_hiddens, sigma=0.01):
+        super().__init__()
+        self.save_hyperparameters()
+        self.W_xi, self.W_hi, self.b_i = gate_parameters(num_inputs,
+                                                         num_hiddens, sigma)
+        self.W_xf, self.W_hf, self.b_f = gate_parameters(num_inputs,
+                                                         num_hiddens, sigma)
+        self.W_xo, self.W_ho, self.b_o = gate_parameters(num_inputs,
+                                                         num_hiddens, sigma)
+        self.W_xc, self.W_hc, self.b_c = gate_parameters(num_inputs,
+                                                         num_hiddens, sigma)
+
+    def forward(self, inputs, H_C=None):
+        """inputs as for RNNScratch; H_C: the pair (H, C), or None for zeros.
+        Returns the hidden states of all steps and the last pair (H, C)."""
+        n = self.num_hiddens
+        XW = input_terms(inputs, torch.cat(
+            [self.W_xi, self.W_xf, self.W_xo, self.W_xc], 1),
+            torch.cat([self.b_i, self.b_f, self.b_o, self.b_c]))
+        XW_gates, XW_cand = XW[:, :, :3 * n], XW[:, :, 3 * n:]  # split once
+        W_h_gates = torch.cat([self.W_hi, self.W_hf, self.W_ho], 1)  # (n, 3n)
+        if H_C is None:
+            H = C = XW.new_zeros(XW.shape[1], n)
+        elif isinstance(H_C, (tuple, list)) and len(H_C) == 2:
+            H, C = H_C
+        else:
+            raise TypeError("LSTMScratch's state is the pair (H, C) that it "
+                            "returned, or None for zeros; got "
+                            f"{type(H_C).__name__}")
+        outputs = []
+        for XW_g, XW_c in zip(XW_gates, XW_cand):  # (batch_size, 3n), (.., n)
+            gates = torch.sigmoid(torch.addmm(XW_g, H, W_h_gates))
+            I, F_t, O = gates.chunk(3, 1)
+            C = F_t * C + I * torch.tanh(torch.addmm(XW_c, H, self.W_hc))
+            H = O * torch.tanh(C)
+            outputs.append(H)
+        return torch.stack(outputs), (H, C)
