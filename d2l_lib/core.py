@@ -780,7 +780,7 @@ class Trainer(HyperParameters):
                   "steps were skipped because the loss or a gradient was not "
                   f"finite (trainer.skipped_steps); {stopped}{state}.")
 
-    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1186)
+    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1245)
     def clip_gradients(self, grad_clip_val, model):
         """Clip all gradients to a global L2 norm of at most grad_clip_val.
 
@@ -1323,7 +1323,7 @@ def _checked_nll(nll):
     return nll
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 210)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 213)
 class RNNScratch(Module):
     """A plain (Elman) recurrent layer.
 
@@ -1341,7 +1341,7 @@ class RNNScratch(Module):
         self.W_hh = gaussian(num_hiddens, num_hiddens)  # state -> state
         self.b_h = nn.Parameter(torch.zeros(num_hiddens))
 
-    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1026)
+    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1081)
     def forward(self, inputs, state=None):
         """Run the recurrence over a sequence.
 
@@ -1364,14 +1364,14 @@ class RNNScratch(Module):
         return torch.stack(outputs), state
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 250)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 253)
 def check_len(a, n):
     """Raise AssertionError unless len(a) == n."""
     if len(a) != n:
         raise AssertionError(f"length {len(a)} != expected length {n}")
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 256)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 259)
 def check_shape(a, shape):
     """Raise AssertionError unless tensor a has the given shape."""
     if tuple(a.shape) != tuple(shape):
@@ -1379,7 +1379,7 @@ def check_shape(a, shape):
             f"shape {tuple(a.shape)} != expected shape {tuple(shape)}")
 
 
-# Defined in book/rnn_scratch.md, section "A language model on top" (line 423)
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 341)
 class RNNLMScratch(Classifier):
     """A character-level language model: a recurrent layer, then a read-out.
 
@@ -1397,34 +1397,34 @@ class RNNLMScratch(Classifier):
         self.W_hq = nn.Parameter(self.rnn.sigma * torch.randn(read_out))
         self.b_q = nn.Parameter(torch.zeros(self.vocab_size))
 
-    # Defined in book/rnn_scratch.md, section "A language model on top" (line 448)
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 366)
     def one_hot(self, X):
         """Token indices (batch_size, num_steps) -> one-hot floats, time first:
         (num_steps, batch_size, vocab_size)."""
         time_first = X.t()
         return F.one_hot(time_first, num_classes=self.vocab_size).float()
 
-    # Defined in book/rnn_scratch.md, section "A language model on top" (line 456)
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 374)
     def output_layer(self, rnn_outputs):
         """States (num_steps, batch_size, num_hiddens) -> logits, batch first:
         (batch_size, num_steps, vocab_size)."""
         H = rnn_outputs.transpose(0, 1)  # batch first, like the labels
         return H @ self.W_hq + self.b_q  # one product for all time steps
 
-    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 569)
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 487)
     def training_step(self, batch):
         *inputs, labels = batch
         nll = self.loss(self(*inputs), labels)  # mean over all labels
         self.plot("ppl", nll, True, weight=labels.numel(), transform=torch.exp)
         return nll
 
-    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 577)
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 495)
     def validation_step(self, batch):
         *inputs, labels = batch
         nll = self.loss(self(*inputs), labels)
         self.plot("ppl", nll, False, weight=labels.numel(), transform=torch.exp)
 
-    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1049)
+    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1104)
     def forward(self, X, state=None):
         """Logits (batch_size, num_steps, vocab_size) for token indices X.
 
@@ -1433,7 +1433,7 @@ class RNNLMScratch(Classifier):
         rnn_outputs, _ = self.rnn(X.t(), state)
         return self.output_layer(rnn_outputs)
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1258)
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1317)
     def check_predict_args(self, prefix, num_preds, vocab, temperature=0,
                            generator=None):
         """Raise a clear error for arguments `predict` cannot use, before it runs.
@@ -1481,7 +1481,7 @@ class RNNLMScratch(Classifier):
                 "after fit, trainer.skipped_steps counts the skipped steps.")
         return chars
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1307)
+    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1366)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0,
                 generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
@@ -1521,7 +1521,7 @@ class RNNLMScratch(Classifier):
         return "".join(chars) + "".join(vocab.idx_to_token[i] for i in new)
 
 
-# Defined in book/rnn_scratch.md, section "A language model on top" (line 505)
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 423)
 def get_params(vocab_size, num_hiddens, device):
     """The tensors [W_xh, W_hh, b_h, W_hq, b_q] of an RNN language model.
 
@@ -1539,13 +1539,13 @@ def get_params(vocab_size, num_hiddens, device):
     return params
 
 
-# Defined in book/rnn_scratch.md, section "A language model on top" (line 522)
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 440)
 def init_rnn_state(batch_size, num_hiddens, device):
     """The state before the first step: a 1-tuple (H_0,), H_0 all zeros."""
     return (torch.zeros(batch_size, num_hiddens, device=device),)
 
 
-# Defined in book/rnn_scratch.md, section "A language model on top" (line 527)
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 445)
 def rnn(inputs, state, params):
     """Run an RNN language model given as a list of tensors.
 
@@ -1562,7 +1562,7 @@ def rnn(inputs, state, params):
     return logits.flatten(0, 1), (H,)
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1434)
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1493)
 class StatefulRNNLMScratch(RNNLMScratch):
     """RNNLMScratch that carries its hidden state from minibatch to minibatch.
 
@@ -1598,7 +1598,7 @@ class StatefulRNNLMScratch(RNNLMScratch):
         self.carried_step(batch, train=False)
 
 
-# Defined in book/rnn_concise.md, section "The model in two small classes" (line 168)
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 169)
 class RNN(Module):
     """torch.nn.RNN behind the interface of RNNScratch."""
 
@@ -1623,7 +1623,7 @@ class RNN(Module):
         return self.rnn(inputs, H)
 
 
-# Defined in book/rnn_concise.md, section "The model in two small classes" (line 201)
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 202)
 class RNNLM(RNNLMScratch):
     """RNNLMScratch whose output layer is an nn.Linear."""
 
