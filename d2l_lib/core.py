@@ -2,7 +2,7 @@
 
 The header down to the GENERATED line is hand-written: the imports that the saved code
 shares. Everything below that line is generated from the chapters' ``#@save`` cells by
-``make lib`` (booktools/library/). Edit the chapters, never the generated part.
+``make lib`` (tools/extract_lib.py). Edit the chapters, never the generated part.
 """
 
 import collections
@@ -1638,7 +1638,7 @@ class RNNLM(RNNLMScratch):
         return self.linear(batch_first)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 422)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 503)
 def grad_norm(parameters):
     """The global L2 norm of the gradients of `parameters`.
 
@@ -1655,15 +1655,17 @@ def grad_norm(parameters):
     return torch.linalg.vector_norm(per_tensor)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 443)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 524)
 class GradNormTrainer(Trainer):
     """A Trainer that records the global gradient norm of every step.
 
     After fit, `grad_norms` is a CPU tensor with one norm per training step,
     taken before clipping (inf or nan where the gradient was not finite).
     The trainer calls clip_gradients only when gradient_clip_val > 0:
-    gradient_clip_val=math.inf records without clipping (and without the
-    library's skipping of non-finite steps); 0 records nothing.
+    gradient_clip_val=math.inf records without clipping; 0 records nothing.
+    Either way Trainer.update still skips (and counts) steps whose loss or
+    gradient norm is not finite, so math.inf is not plain SGD in a run that
+    meets such a step.
     """
 
     def fit(self, model, data):
@@ -1680,7 +1682,7 @@ class GradNormTrainer(Trainer):
             super().clip_gradients(grad_clip_val, model)
 
 
-# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 768)
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 1002)
 def state_gradients(model, X, Y):
     """States H_1..H_T of model.rnn on X, and d loss_T / d H_t for every t.
 
