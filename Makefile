@@ -109,7 +109,7 @@ test-gpu: venv ## execute every notebook (on CUDA when there is one): asserts, l
 
 # Every chapter executed again under other numerics (ATen's CPU level, MKL's compatible path)
 # and shifted seeds; which cells raise and how far each glued number moves
-# (booktools/notebooks/perturb.py). About 10 min on 2 cores; not part of `make test`.
+# (booktools/notebooks/perturb.py). About 25 min on 2 cores; not part of `make test`.
 perturb: venv ## execute every chapter under numeric and seed variants; report in bench/results/
 	$(PY) -m booktools.notebooks.perturb --report bench/results/perturbation \
 		$(if $(CHAPTERS),--update $(CHAPTERS))
