@@ -44,7 +44,10 @@ def _texts(outputs, sanitize) -> list[str]:
         if out.output_type == "stream":
             texts.append(sanitize(out.text))
         elif out.output_type in ("execute_result", "display_data"):
-            texts.append(sanitize(out.get("data", {}).get("text/plain", "")))
+            # every plain-text form, as nbval compares them: the glued values of the prose
+            # live under application/papermill.record/text/plain
+            data = out.get("data", {})
+            texts += [sanitize(data[key]) for key in sorted(data) if key.endswith("text/plain")]
     return texts
 
 
