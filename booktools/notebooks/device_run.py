@@ -14,7 +14,13 @@ import nbformat
 
 from booktools import ROOT, BookError
 from booktools.chapters import chapters
-from booktools.notebooks.execution import _coalesce_streams, clean, execute, record_time
+from booktools.notebooks.execution import (
+    _coalesce_streams,
+    clean,
+    execute,
+    record_time,
+    without_outputs,
+)
 from booktools.notebooks.pairing import notebook_path
 
 # Appended to each notebook for the run and removed afterwards: which device torch sees.
@@ -74,10 +80,7 @@ def run_all(out: Path, names: list[str], sanitize_cfg: Path, root: Path = ROOT) 
     for md in selected:
         path = notebook_path(md, root)
         stored = nbformat.read(path, as_version=4)
-        nb = copy.deepcopy(stored)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
+        nb = without_outputs(stored)
         nb.cells.append(nbformat.v4.new_code_cell(DEVICE_PROBE))
         start = time.perf_counter()
         info, status = {"device": "?", "torch": "?"}, "ok"

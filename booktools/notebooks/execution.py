@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -130,6 +131,22 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def cpu_seconds(root: Path = ROOT) -> dict[str, float]:
+    """Each chapter's last recorded CPU execution time (TIMES_FILE), to run the longest first."""
+    path = root / TIMES_FILE
+    times = json.loads(path.read_text(encoding="utf8")) if path.exists() else {}
+    return {name: by_device.get("cpu", {}).get("seconds", 0) for name, by_device in times.items()}
+
+
+def without_outputs(stored) -> nbformat.NotebookNode:
+    """A copy of a stored notebook with every code cell's outputs and count cleared."""
+    nb = copy.deepcopy(stored)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
 def record_time(name: str, device: str, seconds: float, root: Path = ROOT) -> None:
     """Store how long chapter `name` took to execute on `device` in TIMES_FILE.
 
@@ -174,8 +191,8 @@ def sync(names: list[str], root: Path = ROOT, run: bool = True) -> list[Path]:
     # Two chapters at a time on two cores (one torch thread each, so the outputs are the
     # same as one at a time), the longest first: `make notebooks` stays within its budget.
     jobs = min(len(selected), int(os.environ.get("BOOK_JOBS", min(2, os.cpu_count() or 1))))
-    times = json.loads((root / TIMES_FILE).read_text()) if (root / TIMES_FILE).exists() else {}
-    order = sorted(selected, key=lambda md: -times.get(md.stem, {}).get("cpu", {}).get("seconds", 0))
+    seconds = cpu_seconds(root)
+    order = sorted(selected, key=lambda md: -seconds.get(md.stem, 0))
     if jobs <= 1 or not run:
         results = (_build_notebook(md, root, run) for md in order)
         return [_write_notebook(md, *result, root) for md, result in zip(order, results)]

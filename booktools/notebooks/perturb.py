@@ -31,6 +31,7 @@ import copy
 import json
 import re
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -42,7 +43,7 @@ import nbformat
 from booktools import ROOT, BookError
 from booktools.chapters import chapters as book_chapters
 from booktools.notebooks.device_run import _texts, sanitizer
-from booktools.notebooks.execution import TIMES_FILE, execute
+from booktools.notebooks.execution import cpu_seconds, execute, without_outputs
 
 VARIANTS = {
     "aten-default": {"ATEN_CPU_CAPABILITY": "default"},
@@ -105,10 +106,7 @@ def run_one(chapter: str, variant: str) -> dict:
     """Execute one stored notebook under one variant; compare with its stored outputs."""
     path = ROOT / "notebooks" / f"{chapter}.ipynb"
     stored = nbformat.read(path, as_version=4)
-    nb = copy.deepcopy(stored)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
+    nb = without_outputs(stored)
     start = time.perf_counter()
     error = None
     try:
@@ -280,8 +278,8 @@ def main(argv=None) -> int:
             variants.remove(v)
     jobs = [(c, v) for v in variants for c in chapters]
     # The longest chapters first, so that the two workers finish together.
-    times = json.loads((ROOT / TIMES_FILE).read_text())
-    jobs.sort(key=lambda j: -times.get(j[0], {}).get("cpu", {}).get("seconds", 0))
+    seconds = cpu_seconds()
+    jobs.sort(key=lambda j: -seconds.get(j[0], 0))
     print(f"{len(jobs)} notebook runs ({len(chapters)} chapters x {len(variants)} variants), "
           f"{args.jobs} at a time", flush=True)
     results = []
@@ -297,8 +295,6 @@ def main(argv=None) -> int:
             for d in r["differs"]:
                 print(f"    moved: cell {d['cell']} `{d['code']}`", flush=True)
             results.append(r)
-    import subprocess
-
     import torch
 
     meta = {
