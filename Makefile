@@ -46,8 +46,12 @@ check: venv ## fast consistency checks: library up to date, notebooks paired, Co
 
 # One torch thread, as everywhere else: with two OpenMP threads on two busy cores, the threads
 # wait on each other (a 256 x 256 eigenvalue problem took 37 s instead of a fraction of one).
+# The tests run side by side, one pytest-xdist worker per core (each test builds what it needs
+# in its own temporary folder).
+UNIT_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 unit: venv ## unit tests
-	MPLBACKEND=Agg OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -m "not browser" tests
+	MPLBACKEND=Agg OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -m "not browser" \
+		-p no:cacheprovider -n $(UNIT_WORKERS) tests
 
 # nbval re-executes every notebook (kernel: this .venv, working directory notebooks/) and
 # compares outputs with the stored ones after tests/nbval_sanitize.cfg; cells tagged
