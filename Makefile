@@ -58,10 +58,12 @@ unit: venv ## unit tests
 # nbval-ignore-output are run but not compared (the assert after each bounds the result);
 # at the end it prints how many cells it compared exactly and how many it bounded.
 # The notebooks run side by side (pytest-xdist, one worker per core, each notebook whole on
-# one worker), each kernel with one torch thread, as `make notebooks` ran them.
+# one worker, the longest first: conftest.py orders them by their recorded times), each kernel
+# with one torch thread, as `make notebooks` ran them.
 NBVAL_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 NBVAL_OPTS := -p no:cacheprovider --nbval-current-env --nbval-cell-timeout 600 \
-	--nbval-sanitize-with tests/nbval_sanitize.cfg -n $(NBVAL_WORKERS) --dist loadfile
+	--nbval-sanitize-with tests/nbval_sanitize.cfg -n $(NBVAL_WORKERS) --dist loadfile \
+	--no-loadscope-reorder
 # The re-execution uses other numerics than the run that stored the outputs (MKL's
 # compatible code path: other rounding in every matrix product), so that a cell compared
 # exactly here is exact on another processor too, and a bounding assert is tested off the

@@ -78,3 +78,24 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         f"({100 * counts['exact'] / total:.0f} %), {counts['bounded']} run and bounded by an "
         f"assert (nbval-ignore-output), {counts['skipped']} skipped"
     )
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """`make nbval`: the notebooks that took longest when last executed (the recorded times of
+    notebooks/execution_times.json) come first, so that the two workers, each taking the next
+    notebook when it is done, end at about the same time; the cells of a notebook keep their
+    order. (pytest-xdist's own order, by number of cells, once left one worker running the
+    longest chapter alone at the end.)"""
+    if not (config.getoption("nbval", default=False) or config.getoption("nbval_lax", default=False)):
+        return
+    from pathlib import Path
+
+    from booktools.notebooks.execution import cpu_seconds
+
+    seconds = cpu_seconds()
+
+    def recorded(item):
+        path = Path(str(item.fspath))
+        return -seconds.get(path.stem, 0) if path.suffix == ".ipynb" else 0
+
+    items.sort(key=recorded)  # stable: each notebook's cells stay in order
