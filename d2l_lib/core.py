@@ -199,7 +199,7 @@ class Module(nn.Module, HyperParameters):
                         transform=transform)
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 357)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 328)
 def in_notebook():
     """True inside a Jupyter kernel (Jupyter, VS Code, Colab), where the
     board can show figures; False in scripts and the terminal IPython."""
@@ -211,7 +211,7 @@ def in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 368)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 339)
 class ProgressBoard(HyperParameters):
     """Training curves: a live plot in Jupyter, one line per epoch elsewhere.
 
@@ -260,7 +260,7 @@ class ProgressBoard(HyperParameters):
         names = [name for split, name in names if split is not None]
         return ", ".join(dict.fromkeys(names))
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 420)
+    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1036)
     def draw(self, x, y, label, every_n=1, weight=1, transform=None):
         """Add (x, y) to curve `label`; every `every_n` points give one point of
         the curve: the mean x, and `transform` of the `weight`-weighted mean y
@@ -290,7 +290,7 @@ class ProgressBoard(HyperParameters):
                 and self.draw_seconds <= self.draw_budget * (now - self.start)):
             self.redraw()
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 451)
+    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1067)
     def redraw(self):
         """Bring the figure up to date and show it in place of the last one."""
         tic = time.perf_counter()
@@ -329,7 +329,7 @@ class ProgressBoard(HyperParameters):
         self.last_draw = time.perf_counter()
         self.draw_seconds += self.last_draw - tic
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 491)
+    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1107)
     def show(self, png):
         """Show PNG bytes in the notebook, replacing the board's last image."""
         from IPython.display import Image, display
@@ -339,13 +339,13 @@ class ProgressBoard(HyperParameters):
         else:
             self.handle.update(Image(data=png, format="png"))
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 502)
+    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1118)
     def flush(self):
         """Draw what the throttling held back; call once after the last point."""
         if self.display and self.live and self.stale:
             self.redraw()
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 509)
+    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1125)
     def log_epoch(self, epoch, num_epochs, values):
         """Outside Jupyter, print one line with the epoch's values (in Jupyter
         the plot shows them)."""
@@ -355,7 +355,7 @@ class ProgressBoard(HyperParameters):
             print(f"epoch {epoch}/{num_epochs}: {numbers}", flush=True)
 
 
-# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 661)
+# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 428)
 class Classifier(Module):
     """A Module whose outputs are logits, (batch, classes) or
     (batch, steps, classes), for integer labels (batch,) or (batch, steps)."""
@@ -382,13 +382,13 @@ class Classifier(Module):
         self.plot("acc", accuracy, train=False, weight=count)
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 722)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 489)
 def _is_whole_number(value):
     """An int or NumPy integer, but not a bool (True is an int in Python)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 727)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 494)
 def _minibatch_size(data):
     """data.batch_size, checked: a whole number >= 1."""
     size = getattr(data, "batch_size", None)
@@ -407,7 +407,7 @@ def _minibatch_size(data):
     return size
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 747)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 514)
 class DataModule(HyperParameters):
     """Base class of data: hands out training and validation minibatches."""
 
@@ -442,37 +442,37 @@ class DataModule(HyperParameters):
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 842)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 609)
 def cpu():
     """The CPU device."""
     return torch.device("cpu")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 847)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 614)
 def gpu(i=0):
     """The `i`-th GPU (CUDA) device."""
     return torch.device(f"cuda:{i}")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 852)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 619)
 def num_gpus():
     """The number of CUDA GPUs this process can use."""
     return torch.cuda.device_count()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 857)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 624)
 def try_gpu(i=0):
     """The `i`-th GPU if it exists, else the CPU."""
     return gpu(i) if num_gpus() > i else cpu()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 862)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 629)
 def try_all_gpus():
     """All GPUs, or an empty list when there is none."""
     return [gpu(i) for i in range(num_gpus())]
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 867)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 634)
 def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
                              stop_on_nonfinite):
     """Raise a TypeError or ValueError that says what is wrong and how to
@@ -510,7 +510,7 @@ def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
             "True or False")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 904)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 671)
 def _check_fit_arguments(model, data):
     """A clear TypeError when fit gets something else than a model and data
     (for example the two swapped)."""
@@ -525,7 +525,7 @@ def _check_fit_arguments(model, data):
                 "Module and a DataModule, in that order")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 918)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 685)
 def _check_loaders(data, num_train_batches, val):
     """A clear ValueError when a split gives no minibatch at all."""
     name = type(data).__name__
@@ -540,7 +540,7 @@ def _check_loaders(data, num_train_batches, val):
             "train without validation")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 934)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 701)
 class Trainer(HyperParameters):
     """Fits a Module to a DataModule on one device; keeps `history`, one
     value per epoch and logged label."""
@@ -573,7 +573,7 @@ class Trainer(HyperParameters):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 985)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 752)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
         _check_fit_arguments(model, data)
@@ -597,7 +597,7 @@ class Trainer(HyperParameters):
             model.board.flush()
         self.report_skipped_steps()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1010)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 777)
     def finish_epoch(self):
         """Append this epoch's value of every logged label to `history`; warn
         (once per fit) when one is not finite although no step was skipped."""
@@ -615,7 +615,7 @@ class Trainer(HyperParameters):
             self.warned_values = True
         self.model.board.log_epoch(self.epoch + 1, self.max_epochs, values)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1037)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 804)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
         self.model.train()  # training behaviour of layers such as dropout
@@ -632,7 +632,7 @@ class Trainer(HyperParameters):
                     self.model.validation_step(batch)
                     self.val_batch_idx += 1
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1058)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 825)
     def reset_step_counters(self):
         """At the start of fit: zero skipped_steps and clipped_steps (int64
         tensors on the device) and the divergence bookkeeping."""
@@ -643,7 +643,7 @@ class Trainer(HyperParameters):
         self.warned_values = False  # about a non-finite value in history
         self.sync_each_step = self.checks_each_step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1070)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 837)
     def checks_each_step(self):
         """Whether `update` reads the finiteness of each step on the host.
 
@@ -658,7 +658,7 @@ class Trainer(HyperParameters):
             for group in self.optim.param_groups)
         return self.device.type == "cpu" or not plain_sgd
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1086)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 853)
     def update(self, loss):
         """Clip the gradients if asked, then take the optimizer step, unless the
         loss or the global gradient norm is not finite: such a step is skipped
@@ -688,7 +688,7 @@ class Trainer(HyperParameters):
             torch.full_like(self.first_skip, self.train_batch_idx), self.first_skip)
         self.optim.step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1117)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 884)
     def divergence_message(self, step, loss=None):
         """What went wrong at `step` (0-based) of this epoch, and what to do."""
         what = ("the loss or the gradient norm is not finite" if loss is None
@@ -708,7 +708,7 @@ class Trainer(HyperParameters):
                 "Trainer(..., stop_on_nonfinite=True) stops training after the "
                 "epoch in which this happens.")
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1138)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 905)
     def nonfinite_value_message(self, not_finite):
         """What it means that this epoch's values of the labels in `not_finite`
         ({label: (weighted mean, transform)}) are not finite, and what to do."""
@@ -733,7 +733,7 @@ class Trainer(HyperParameters):
                 f"(lr={lr}), or huge inputs. Lower the learning rate or clip "
                 "the gradients (gradient_clip_val).")
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1164)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 931)
     def warn(self, message):
         """Issue a RuntimeWarning at the line that called fit, every time
         (warnings repeated in a notebook are not swallowed)."""
@@ -748,7 +748,7 @@ class Trainer(HyperParameters):
             message, RuntimeWarning, where.f_code.co_filename, where.f_lineno,
             module=where.f_globals.get("__name__"), registry=None)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1180)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 947)
     def check_skipped_steps(self):
         """At the end of an epoch: warn about skipped steps not yet reported
         (those found without waiting for the GPU), stop if asked to."""
@@ -762,7 +762,7 @@ class Trainer(HyperParameters):
         self.warned, self.skips_seen = True, skipped
         self.should_stop = self.stop_on_nonfinite
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 1195)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 962)
     def report_skipped_steps(self):
         """At the end of fit: say how many steps were skipped, if any."""
         skipped = int(self.skipped_steps)
@@ -807,7 +807,7 @@ class Trainer(HyperParameters):
             self.clipped_steps += finite & (norm > grad_clip_val)
 
 
-# Defined in book/toolkit.md, section "Putting it together" (line 1233)
+# Defined in book/toolkit.md, section "Putting it together" (line 1261)
 def set_seed(seed):
     """Seed Python's, NumPy's and PyTorch's (CPU and GPU) generators."""
     random.seed(seed)
@@ -928,7 +928,7 @@ def read_timemachine():
     return download_timemachine().read_text(encoding="utf-8")
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 200)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 212)
 def normalize_text(text):
     """Lower-case letters; every run of other characters becomes one space.
 
@@ -942,7 +942,7 @@ def normalize_text(text):
     return " ".join(pieces).lower()
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 229)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 241)
 class Vocab:
     """A two-way map between tokens (strings) and indices 0, ..., len - 1."""
 
@@ -975,7 +975,7 @@ class Vocab:
             return [self.idx_to_token[self._index(i)] for i in indices]
         return self.idx_to_token[self._index(indices)]
 
-    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 301)
+    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 313)
     def _index(self, index):
         """`index` as an int in range(len(self)), else a clear error."""
         try:
@@ -997,7 +997,7 @@ class Vocab:
         return i
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 272)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 284)
 def _vocab_tokens(tokens, reserved_tokens):
     """`tokens` as one flat list; a clear error unless every token is a str."""
     if isinstance(reserved_tokens, str):
@@ -1018,7 +1018,7 @@ def _vocab_tokens(tokens, reserved_tokens):
     return tokens
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 292)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 304)
 def _lookup_token(token):
     if not isinstance(token, str):
         raise TypeError(
@@ -1028,7 +1028,7 @@ def _lookup_token(token):
     return token
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 365)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 377)
 class TimeMachine(DataModule):
     """The Time Machine as character-level language-model data."""
 
@@ -1048,7 +1048,7 @@ class TimeMachine(DataModule):
         vocab = Vocab(tokens) if vocab is None else vocab
         return vocab[list(tokens)], vocab
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 475)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 503)
     def __init__(self, batch_size, num_steps, num_train=10000, num_val=5000,
                  whole_corpus=False):
         """Windows of num_steps + 1 tokens: inputs X, labels Y (X moved by one).
@@ -1066,7 +1066,7 @@ class TimeMachine(DataModule):
         self.num_train_tokens = (int(0.9 * len(self.corpus)) if whole_corpus
                                  else None)
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 494)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 522)
     def window_range(self, train):
         """The indices of the windows (rows of X and Y) of one split."""
         if not self.whole_corpus:
@@ -1076,14 +1076,14 @@ class TimeMachine(DataModule):
         split = self.num_train_tokens
         return range(split - self.num_steps) if train else range(split, len(self.X))
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 505)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 533)
     def get_dataloader(self, train):
         rows = self.window_range(train)
         return self.get_tensorloader([self.X, self.Y], train,
                                      slice(rows.start, rows.stop))
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 519)
+# Defined in book/text_data.md, section "Overlapping windows" (line 547)
 def _positive_int(owner, name, value, meaning):
     """`value` as an int, or a clear error unless it is an integer >= 1."""
     try:
@@ -1098,25 +1098,25 @@ def _positive_int(owner, name, value, meaning):
     return number
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 533)
+# Defined in book/text_data.md, section "Overlapping windows" (line 561)
 def _check_window_args(data):
     """Clear errors for TimeMachine sizes that give no usable windows."""
     who = type(data).__name__
     _positive_int(who, "batch_size", data.batch_size, "windows per minibatch")
-    n = _positive_int(who, "num_steps", data.num_steps, "tokens per window")
-    T = len(data.corpus)
-    if n >= T:
-        raise ValueError(f"{who}: num_steps={n} is too long: a window needs "
-                         f"num_steps + 1 tokens and the corpus has {T}. Use "
-                         f"num_steps <= {T - 1}.")
-    num_windows = T - n
+    T = _positive_int(who, "num_steps", data.num_steps, "tokens per window")
+    N = len(data.corpus)
+    if T >= N:
+        raise ValueError(f"{who}: num_steps={T} is too long: a window needs "
+                         f"num_steps + 1 tokens and the corpus has {N}. Use "
+                         f"num_steps <= {N - 1}.")
+    num_windows = N - T
     if data.whole_corpus:
-        split = int(0.9 * T)
-        longest = min(split, T - split) - 1
-        if n > longest:
+        split = int(0.9 * N)
+        longest = min(split, N - split) - 1
+        if T > longest:
             raise ValueError(
-                f"{who}: with whole_corpus=True, num_steps={n} leaves no "
-                f"validation window in the last {T - split} tokens. Use "
+                f"{who}: with whole_corpus=True, num_steps={T} leaves no "
+                f"validation window in the last {N - split} tokens. Use "
                 f"num_steps <= {longest}.")
         return
     num_train = _positive_int(who, "num_train", data.num_train,
@@ -1126,7 +1126,7 @@ def _check_window_args(data):
     if num_train >= num_windows:
         raise ValueError(
             f"{who}: num_train={num_train} leaves no validation window: with "
-            f"num_steps={n} the corpus of {T} tokens has {num_windows} "
+            f"num_steps={T} the corpus of {N} tokens has {num_windows} "
             f"windows. Use num_train <= {num_windows - num_val} (so that "
             f"num_train + num_val <= {num_windows}), or whole_corpus=True.")
     if num_train + num_val > num_windows:
@@ -1138,19 +1138,19 @@ def _check_window_args(data):
             stacklevel=3)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 656)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 684)
 def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
     b = _positive_int(owner, "batch_size", batch_size, "rows per minibatch")
-    n = _positive_int(owner, "num_steps", num_steps, "tokens per row")
-    num_batches = (num_tokens - n) // (b * n)
+    T = _positive_int(owner, "num_steps", num_steps, "tokens per row")
+    num_batches = (num_tokens - T) // (b * T)
     if num_batches < 1:
         raise ValueError(f"{owner}: a corpus of {num_tokens} tokens is too "
                          f"short for one minibatch of batch_size={b} x "
-                         f"num_steps={n} tokens; make either smaller.")
+                         f"num_steps={T} tokens; make either smaller.")
     return num_batches
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 667)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 695)
 def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
     """Random sampling: minibatches (X, Y) of shuffled, non-overlapping pieces.
 
@@ -1170,7 +1170,7 @@ def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
         yield corpus[pos], corpus[pos + 1]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 688)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 716)
 def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
     """Sequential partitioning: row i of minibatch k + 1 continues row i of k.
 
@@ -1191,7 +1191,7 @@ def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
         yield rows_x[:, cols], rows_y[:, cols]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 772)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 815)
 class SeqDataLoader:
     """A reusable loader over a partitioned corpus: each pass is one epoch.
 
@@ -1223,7 +1223,7 @@ class SeqDataLoader:
                                       self.num_steps, "SeqDataLoader")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 803)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 846)
 class TimeMachinePartitioned(TimeMachine):
     """The whole Time Machine, by random sampling or sequential partitioning."""
 
@@ -1243,12 +1243,12 @@ class TimeMachinePartitioned(TimeMachine):
             return SeqDataLoader(self.train_corpus, self.batch_size,
                                  self.num_steps, self.sampling, self.generator)
         # fewer rows when the tail is too short for batch_size rows
-        n = self.num_steps
-        rows = min(self.batch_size, (len(self.val_corpus) - n) // n)
-        return SeqDataLoader(self.val_corpus, rows, n, "sequential", self.seed)
+        T = self.num_steps
+        rows = min(self.batch_size, (len(self.val_corpus) - T) // T)
+        return SeqDataLoader(self.val_corpus, rows, T, "sequential", self.seed)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 831)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 874)
 def _check_loader_args(sampling, generator):
     if not isinstance(sampling, str) or sampling not in ("random",
                                                          "sequential"):
@@ -1261,12 +1261,12 @@ def _check_loader_args(sampling, generator):
                         f"({type(generator).__name__}).")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 843)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 886)
 def _partition_split(data):
     """The first validation token of TimeMachinePartitioned, after checks."""
     who = type(data).__name__
     b = _positive_int(who, "batch_size", data.batch_size, "rows per minibatch")
-    n = _positive_int(who, "num_steps", data.num_steps, "tokens per row")
+    T = _positive_int(who, "num_steps", data.num_steps, "tokens per row")
     fraction = data.val_fraction
     is_number = (isinstance(fraction, (int, float))
                  and not isinstance(fraction, bool))
@@ -1279,27 +1279,27 @@ def _partition_split(data):
         raise TypeError(f"{who}: seed must be an int (it seeds the training "
                         f"epochs' offsets and order), got {data.seed!r}. "
                         f"Pass e.g. seed=0.")
-    T = len(data.corpus)
-    split = int(T * (1 - fraction))
-    if (split - n) // (b * n) < 1:
+    N = len(data.corpus)
+    split = int(N * (1 - fraction))
+    if (split - T) // (b * T) < 1:
         raise ValueError(f"{who}: the {split} training tokens are too few for "
-                         f"one minibatch of batch_size={b} x num_steps={n}; "
+                         f"one minibatch of batch_size={b} x num_steps={T}; "
                          f"make them smaller or val_fraction smaller.")
-    if (T - split - n) // n < 1:
-        raise ValueError(f"{who}: the {T - split} validation tokens are too "
-                         f"few for one row of num_steps={n} inputs and labels "
-                         f"(it needs {2 * n}); use a larger val_fraction or "
+    if (N - split - T) // T < 1:
+        raise ValueError(f"{who}: the {N - split} validation tokens are too "
+                         f"few for one row of num_steps={T} inputs and labels "
+                         f"(it needs {2 * T}); use a larger val_fraction or "
                          f"a smaller num_steps.")
     return split
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 925)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 968)
 def perplexity(nll):
     """exp of the mean of `nll`, per-token negative log-likelihoods (nats)."""
     return _checked_nll(nll).mean().exp().item()
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 934)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 977)
 def _checked_nll(nll):
     """`nll` as a float64 tensor, or a clear error if no mean makes sense."""
     try:

@@ -765,7 +765,8 @@ def _chapter_code_cells():
     cells = re.findall(r"^```\{code-cell\} ipython3\n(.*?)^```$", text,
                        re.MULTILINE | re.DOTALL)
     for cell in cells:
-        tags = re.match(r":tags: \[(.*)\]\n", cell)
+        # tags as a `:tags:` option, or in the YAML header of a figure cell
+        tags = re.match(r"(?:---\n)?:?tags: \[(.*)\]\n", cell)
         yield (tags[1].split(", ") if tags else []), cell
 
 
