@@ -807,7 +807,7 @@ class Trainer(HyperParameters):
             self.clipped_steps += finite & (norm > grad_clip_val)
 
 
-# Defined in book/toolkit.md, section "Putting it together" (line 1261)
+# Defined in book/toolkit.md, section "Putting it together" (line 1262)
 def set_seed(seed):
     """Seed Python's, NumPy's and PyTorch's (CPU and GPU) generators."""
     random.seed(seed)
@@ -816,19 +816,19 @@ def set_seed(seed):
     torch.cuda.manual_seed_all(seed)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 84)
+# Defined in book/text_data.md, section "Reading the corpus" (line 86)
 DATA_URL = "https://d2l-data.s3-accelerate.amazonaws.com/"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 85)
+# Defined in book/text_data.md, section "Reading the corpus" (line 87)
 TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 86)
+# Defined in book/text_data.md, section "Reading the corpus" (line 88)
 _data_dir_setting = None  # set by set_data_dir
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 89)
+# Defined in book/text_data.md, section "Reading the corpus" (line 91)
 def set_data_dir(path):
     """Keep data files in `path` (None: back to the default folder).
 
@@ -843,7 +843,7 @@ def set_data_dir(path):
                       stacklevel=2)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 103)
+# Defined in book/text_data.md, section "Reading the corpus" (line 105)
 def data_dir():
     """$D2L_DATA_DIR, else the set_data_dir folder, else a per-user cache."""
     if os.environ.get("D2L_DATA_DIR"):
@@ -854,12 +854,12 @@ def data_dir():
     return Path(cache) / "d2l_lib"
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 113)
+# Defined in book/text_data.md, section "Reading the corpus" (line 115)
 class DataError(RuntimeError):
     """A data file is missing and cannot be downloaded, or fails its check."""
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 117)
+# Defined in book/text_data.md, section "Reading the corpus" (line 119)
 def sha1_of(path):
     """The SHA-1 hex digest of the file at `path`, read in 1 MiB chunks."""
     digest = hashlib.sha1()
@@ -869,7 +869,7 @@ def sha1_of(path):
     return digest.hexdigest()
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 126)
+# Defined in book/text_data.md, section "Reading the corpus" (line 128)
 def _where_hint(path):
     return (f"Put a good copy of the file at\n    {path}\nor set the "
             f"environment variable D2L_DATA_DIR to a folder that holds "
@@ -877,7 +877,7 @@ def _where_hint(path):
             f"Python).")
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 133)
+# Defined in book/text_data.md, section "Reading the corpus" (line 135)
 def download(url, folder=None, sha1_hash=None):
     """The local Path of `url`'s file in `folder` (default: data_dir()).
 
@@ -916,19 +916,19 @@ def download(url, folder=None, sha1_hash=None):
     return path
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 171)
+# Defined in book/text_data.md, section "Reading the corpus" (line 173)
 def download_timemachine():
     """The verified local Path of The Time Machine (downloaded on first use)."""
     return download(DATA_URL + "timemachine.txt", sha1_hash=TIMEMACHINE_SHA1)
 
 
-# Defined in book/text_data.md, section "Reading the corpus" (line 176)
+# Defined in book/text_data.md, section "Reading the corpus" (line 178)
 def read_timemachine():
     """The raw text of The Time Machine."""
     return download_timemachine().read_text(encoding="utf-8")
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 212)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 215)
 def normalize_text(text):
     """Lower-case letters; every run of other characters becomes one space.
 
@@ -942,7 +942,7 @@ def normalize_text(text):
     return " ".join(pieces).lower()
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 241)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 244)
 class Vocab:
     """A two-way map between tokens (strings) and indices 0, ..., len - 1."""
 
@@ -975,7 +975,7 @@ class Vocab:
             return [self.idx_to_token[self._index(i)] for i in indices]
         return self.idx_to_token[self._index(indices)]
 
-    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 313)
+    # Defined in book/text_data.md, section "Tokens and a vocabulary" (line 316)
     def _index(self, index):
         """`index` as an int in range(len(self)), else a clear error."""
         try:
@@ -997,7 +997,7 @@ class Vocab:
         return i
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 284)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 287)
 def _vocab_tokens(tokens, reserved_tokens):
     """`tokens` as one flat list; a clear error unless every token is a str."""
     if isinstance(reserved_tokens, str):
@@ -1018,7 +1018,7 @@ def _vocab_tokens(tokens, reserved_tokens):
     return tokens
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 304)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 307)
 def _lookup_token(token):
     if not isinstance(token, str):
         raise TypeError(
@@ -1028,7 +1028,7 @@ def _lookup_token(token):
     return token
 
 
-# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 377)
+# Defined in book/text_data.md, section "Tokens and a vocabulary" (line 380)
 class TimeMachine(DataModule):
     """The Time Machine as character-level language-model data."""
 
@@ -1048,7 +1048,7 @@ class TimeMachine(DataModule):
         vocab = Vocab(tokens) if vocab is None else vocab
         return vocab[list(tokens)], vocab
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 503)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 507)
     def __init__(self, batch_size, num_steps, num_train=10000, num_val=5000,
                  whole_corpus=False):
         """Windows of num_steps + 1 tokens: inputs X, labels Y (X moved by one).
@@ -1066,7 +1066,7 @@ class TimeMachine(DataModule):
         self.num_train_tokens = (int(0.9 * len(self.corpus)) if whole_corpus
                                  else None)
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 522)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 526)
     def window_range(self, train):
         """The indices of the windows (rows of X and Y) of one split."""
         if not self.whole_corpus:
@@ -1076,14 +1076,14 @@ class TimeMachine(DataModule):
         split = self.num_train_tokens
         return range(split - self.num_steps) if train else range(split, len(self.X))
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 533)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 537)
     def get_dataloader(self, train):
         rows = self.window_range(train)
         return self.get_tensorloader([self.X, self.Y], train,
                                      slice(rows.start, rows.stop))
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 547)
+# Defined in book/text_data.md, section "Overlapping windows" (line 551)
 def _positive_int(owner, name, value, meaning):
     """`value` as an int, or a clear error unless it is an integer >= 1."""
     try:
@@ -1098,7 +1098,7 @@ def _positive_int(owner, name, value, meaning):
     return number
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 561)
+# Defined in book/text_data.md, section "Overlapping windows" (line 565)
 def _check_window_args(data):
     """Clear errors for TimeMachine sizes that give no usable windows."""
     who = type(data).__name__
@@ -1138,7 +1138,7 @@ def _check_window_args(data):
             stacklevel=3)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 684)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 688)
 def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
     b = _positive_int(owner, "batch_size", batch_size, "rows per minibatch")
     T = _positive_int(owner, "num_steps", num_steps, "tokens per row")
@@ -1150,7 +1150,7 @@ def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
     return num_batches
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 695)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 699)
 def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
     """Random sampling: minibatches (X, Y) of shuffled, non-overlapping pieces.
 
@@ -1170,7 +1170,7 @@ def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
         yield corpus[pos], corpus[pos + 1]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 716)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 720)
 def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
     """Sequential partitioning: row i of minibatch k + 1 continues row i of k.
 
@@ -1191,7 +1191,7 @@ def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
         yield rows_x[:, cols], rows_y[:, cols]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 815)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 819)
 class SeqDataLoader:
     """A reusable loader over a partitioned corpus: each pass is one epoch.
 
@@ -1223,7 +1223,7 @@ class SeqDataLoader:
                                       self.num_steps, "SeqDataLoader")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 846)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 850)
 class TimeMachinePartitioned(TimeMachine):
     """The whole Time Machine, by random sampling or sequential partitioning."""
 
@@ -1248,7 +1248,7 @@ class TimeMachinePartitioned(TimeMachine):
         return SeqDataLoader(self.val_corpus, rows, T, "sequential", self.seed)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 874)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 878)
 def _check_loader_args(sampling, generator):
     if not isinstance(sampling, str) or sampling not in ("random",
                                                          "sequential"):
@@ -1261,7 +1261,7 @@ def _check_loader_args(sampling, generator):
                         f"({type(generator).__name__}).")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 886)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 890)
 def _partition_split(data):
     """The first validation token of TimeMachinePartitioned, after checks."""
     who = type(data).__name__
@@ -1293,13 +1293,13 @@ def _partition_split(data):
     return split
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 968)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 972)
 def perplexity(nll):
     """exp of the mean of `nll`, per-token negative log-likelihoods (nats)."""
     return _checked_nll(nll).mean().exp().item()
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 977)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 981)
 def _checked_nll(nll):
     """`nll` as a float64 tensor, or a clear error if no mean makes sense."""
     try:
