@@ -1598,7 +1598,7 @@ class StatefulRNNLMScratch(RNNLMScratch):
         self.carried_step(batch, train=False)
 
 
-# Defined in book/rnn_concise.md, section "The model in two small classes" (line 169)
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 131)
 class RNN(Module):
     """torch.nn.RNN behind the interface of RNNScratch."""
 
@@ -1623,7 +1623,7 @@ class RNN(Module):
         return self.rnn(inputs, H)
 
 
-# Defined in book/rnn_concise.md, section "The model in two small classes" (line 202)
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 161)
 class RNNLM(RNNLMScratch):
     """RNNLMScratch whose output layer is an nn.Linear."""
 

@@ -82,6 +82,24 @@ def test_shapes():
     assert n_params == VOCAB * HIDDEN + HIDDEN * HIDDEN + 2 * HIDDEN + HIDDEN * VOCAB + VOCAB
 
 
+def test_embedding_lookup_equals_the_one_hot_product_and_model():
+    """The chapter's embedding section: nn.Embedding gives the one-hot product bit for bit, and
+    an identity table in front of the same nn.RNN gives d2l.RNNLM's logits bit for bit."""
+    d2l.set_seed(0)
+    idx = torch.randint(0, VOCAB, (7, 3))
+    table = nn.Embedding(VOCAB, 5)
+    assert torch.equal(table(idx), nn.functional.one_hot(idx, VOCAB).float() @ table.weight)
+
+    model = d2l.RNNLM(d2l.RNN(VOCAB, HIDDEN), VOCAB)
+    identity = nn.Embedding.from_pretrained(torch.eye(VOCAB))
+    X = torch.randint(0, VOCAB, (3, 7))  # (batch, steps), as loaded
+    states, _ = model.rnn.rnn(identity(X.T))
+    assert torch.equal(model.output_layer(states), model(X))
+    # and a different table gives different logits: the check can fail
+    states, _ = model.rnn.rnn(nn.Embedding(VOCAB, VOCAB)(X.T))
+    assert not torch.allclose(model.output_layer(states), model(X))
+
+
 def test_output_layer_is_one_linear_map_on_batch_first_states():
     d2l.set_seed(0)
     model = d2l.RNNLM(d2l.RNN(VOCAB, HIDDEN), VOCAB)
