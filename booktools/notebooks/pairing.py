@@ -16,6 +16,7 @@ import nbformat
 from booktools import ROOT
 from booktools.chapters import chapters
 from booktools.notebooks.colab import check_colab
+from booktools.notebooks.figures import duplicate_names, figure_names, caption_problems
 
 # Cell metadata that says nothing about a cell's input: left out of notebooks and of the
 # pairing comparison.
@@ -140,9 +141,24 @@ def check_pairing(root: Path = ROOT) -> list[str]:
     return problems
 
 
+def check_figures(root: Path = ROOT) -> list[str]:
+    """Every image of a paired notebook is a captioned figure with alt text; names unique."""
+    problems, names = [], {}
+    for md in chapters(root):
+        path = notebook_path(md, root)
+        if chapter_problems(md, root):
+            continue  # stale or missing: check_pairing reports it
+        nb = nbformat.read(path, as_version=4)
+        problems += caption_problems(nb, md, root)
+        for name, where in figure_names(nb, str(md.relative_to(root))).items():
+            names.setdefault(name, []).extend(where)
+    return problems + duplicate_names(names)
+
+
 def check(root: Path = ROOT) -> list[str]:
     problems = []
     for md in chapters(root):
         problems += check_colab(md, root)
     problems += check_pairing(root)
+    problems += check_figures(root)
     return problems
