@@ -285,3 +285,17 @@ def test_chapter_prose_names_no_build_plumbing():
     commands = r"`make|\bmake (book|test|notebooks|lib|check|bench|nbval|unit)\b"
     for word in (commands, r"\bbench/", r"\btests/", r"\bCI\b", "unit tests", "Makefile"):
         assert not re.search(word, prose), word
+
+
+def test_log_axis_ticks_read_as_plain_numbers():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.plot([1, 2], [1e-5, 2e3])
+    d2l.log_axis(ax, "y")
+    fig.draw_without_rendering()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ax.get_yscale() == "log"
+    assert {"1e-5", "1e-3", "0.01", "0.1", "1", "10", "100", "1e3"} <= set(labels), labels
+    assert not any("$" in label for label in labels), labels

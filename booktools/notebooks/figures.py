@@ -117,9 +117,10 @@ def _where(i: int, cell, starts: list[int]) -> str:
 def _prose_line(i: int, starts: list[int], md_lines: list[str], text: str) -> int | None:
     """The chapter line (from 1) of `text`, searched from the start of markdown cell `i`."""
     start = starts[i] if i < len(starts) else 0
-    for n in range(max(start - 1, 0), len(md_lines)):
-        if text in md_lines[n]:
-            return n + 1
+    for needle in (text, text.split()[0]):  # the phrase may be broken across two lines
+        for n in range(max(start - 1, 0), len(md_lines)):
+            if needle in md_lines[n]:
+                return n + 1
     return None
 
 
@@ -137,8 +138,8 @@ def caption_problems(nb, md: Path, root: Path) -> list[str]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             for match in ANONYMOUS.finditer(cell.source):
-                snippet = cell.source[match.start():match.end()]
-                line = _prose_line(i, starts, md_lines, snippet)
+                snippet = " ".join(match.group(0).split())
+                line = _prose_line(i, starts, md_lines, match.group(0))
                 problems.append(
                     f"{rel}, line {line or '?'}: the prose says {snippet!r}; refer to the "
                     "figure by its number instead: {numref}`fig-<name>` (its mystnb.figure.name)")
