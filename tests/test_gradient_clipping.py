@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torch import nn
 from torch.nn import functional as F
 from toy_regression import Linear, Regression
@@ -263,9 +264,15 @@ CELL = re.compile(r"```\{code-cell\} ipython3\n(.*?)```", re.DOTALL)
 
 
 def code_cells():
+    """(code, tags) of each code cell; a YAML header (figure captions) is not code."""
     for source in CELL.findall(CHAPTER.read_text()):
-        tags = re.search(r"^:tags: \[(.*?)\]", source, re.MULTILINE)
-        yield source, (tags.group(1).split(", ") if tags else [])
+        if source.startswith("---\n"):
+            header, source = source[4:].split("\n---\n", 1)
+            tags = yaml.safe_load(header).get("tags", [])
+        else:
+            found = re.search(r"^:tags: \[(.*?)\]", source, re.MULTILINE)
+            tags = found.group(1).split(", ") if found else []
+        yield source, tags
 
 
 def test_chapter_code_fits_80_columns():
