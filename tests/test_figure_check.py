@@ -185,3 +185,9 @@ def test_log_axes_with_math_text_ticks_are_flagged():
     expected = ("axes 1 has a log y axis with 10^k tick labels "
                 "(write d2l.log_axis(ax, 'y') after setting its scale)")
     assert figure_check.log_tick_problems(fig) == [expected]
+
+
+def test_a_figure_name_used_twice_is_named():
+    names = {"fig-a-loss": ["book/a.md cell 3", "book/b.md cell 7"], "fig-a-x": ["book/a.md cell 4"]}
+    (problem,) = figures.duplicate_names(names)
+    assert problem.startswith("figure name 'fig-a-loss' is used more than once (book/a.md cell 3")
