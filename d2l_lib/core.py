@@ -37,6 +37,7 @@ __all__ = [
     "HyperParameters",
     "LSTMScratch",
     "Module",
+    "PlainLogFormatter",
     "ProgressBoard",
     "RNNLMScratch",
     "RNNScratch",
@@ -61,6 +62,7 @@ __all__ = [
     "in_notebook",
     "init_rnn_state",
     "input_terms",
+    "log_axis",
     "normalize_text",
     "num_gpus",
     "perplexity",
@@ -81,6 +83,7 @@ import numbers
 import operator
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 
 
 # Defined in book/toolkit.md, section "A small training toolkit" (line 58)
@@ -1638,7 +1641,7 @@ class RNNLM(RNNLMScratch):
         return self.linear(batch_first)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 503)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 534)
 def grad_norm(parameters):
     """The global L2 norm of the gradients of `parameters`.
 
@@ -1655,7 +1658,7 @@ def grad_norm(parameters):
     return torch.linalg.vector_norm(per_tensor)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 524)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 555)
 class GradNormTrainer(Trainer):
     """A Trainer that records the global gradient norm of every step.
 
@@ -1682,7 +1685,31 @@ class GradNormTrainer(Trainer):
             super().clip_gradients(grad_clip_val, model)
 
 
-# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 1002)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 605)
+class PlainLogFormatter(LogFormatter):
+    """Tick labels of a log axis as plain numbers: 0.01 to 1000 as decimals
+    (0.01, 0.5, 20), the rest as 1e-3, 2e-5, 1e4."""
+
+    def __call__(self, x, pos=None):
+        if not super().__call__(x, pos):  # a tick matplotlib leaves unlabelled
+            return ""
+        if 0.01 <= abs(x) < 1000:
+            return f"{x:g}"
+        mantissa, exponent = f"{x:.1e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 618)
+def log_axis(ax, which="y"):
+    """Put the x or y axis of `ax` on a log scale labelled by
+    PlainLogFormatter (call it after any ax.set(...) that sets the scale)."""
+    getattr(ax, f"set_{which}scale")("log")
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_formatter(PlainLogFormatter())
+    axis.set_minor_formatter(PlainLogFormatter())
+
+
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 1110)
 def state_gradients(model, X, Y):
     """States H_1..H_T of model.rnn on X, and d loss_T / d H_t for every t.
 
@@ -1705,7 +1732,7 @@ def state_gradients(model, X, Y):
             torch.stack([s.grad for s in states]))
 
 
-# Defined in book/gated_units.md, section "Both cells from scratch" (line 332)
+# Defined in book/gated_units.md, section "Both cells from scratch" (line 362)
 def gate_parameters(num_inputs, num_hiddens, sigma):
     """(W_x, W_h, b) of one gate: N(0, sigma^2) weights and a zero bias."""
     return (nn.Parameter(sigma * torch.randn(num_inputs, num_hiddens)),
@@ -1713,7 +1740,7 @@ def gate_parameters(num_inputs, num_hiddens, sigma):
             nn.Parameter(torch.zeros(num_hiddens)))
 
 
-# Defined in book/gated_units.md, section "Both cells from scratch" (line 339)
+# Defined in book/gated_units.md, section "Both cells from scratch" (line 369)
 def input_terms(inputs, W_x, b):
     """X_t W_x + b for every step: (num_steps, batch_size, W_x's columns).
 
@@ -1725,7 +1752,7 @@ def input_terms(inputs, W_x, b):
     return F.embedding(inputs, W_x + b)
 
 
-# Defined in book/gated_units.md, section "Both cells from scratch" (line 350)
+# Defined in book/gated_units.md, section "Both cells from scratch" (line 380)
 class GRUScratch(Module):
     """A gated recurrent unit layer (the reset gate applied as in nn.GRU).
 
@@ -1764,7 +1791,7 @@ class GRUScratch(Module):
         return torch.stack(outputs), H
 
 
-# Defined in book/gated_units.md, section "Both cells from scratch" (line 388)
+# Defined in book/gated_units.md, section "Both cells from scratch" (line 418)
 class LSTMScratch(Module):
     """A long short-term memory layer; its state is the pair (H, C).
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torch import nn
 from torch.nn import functional as F
 from toy_regression import Linear, Regression
@@ -263,9 +264,15 @@ CELL = re.compile(r"```\{code-cell\} ipython3\n(.*?)```", re.DOTALL)
 
 
 def code_cells():
+    """(code, tags) of each code cell; a YAML header (figure captions) is not code."""
     for source in CELL.findall(CHAPTER.read_text()):
-        tags = re.search(r"^:tags: \[(.*?)\]", source, re.MULTILINE)
-        yield source, (tags.group(1).split(", ") if tags else [])
+        if source.startswith("---\n"):
+            header, source = source[4:].split("\n---\n", 1)
+            tags = yaml.safe_load(header).get("tags", [])
+        else:
+            found = re.search(r"^:tags: \[(.*?)\]", source, re.MULTILINE)
+            tags = found.group(1).split(", ") if found else []
+        yield source, tags
 
 
 def test_chapter_code_fits_80_columns():
@@ -285,3 +292,17 @@ def test_chapter_prose_names_no_build_plumbing():
     commands = r"`make|\bmake (book|test|notebooks|lib|check|bench|nbval|unit)\b"
     for word in (commands, r"\bbench/", r"\btests/", r"\bCI\b", "unit tests", "Makefile"):
         assert not re.search(word, prose), word
+
+
+def test_log_axis_ticks_read_as_plain_numbers():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.plot([1, 2], [1e-5, 2e3])
+    d2l.log_axis(ax, "y")
+    fig.draw_without_rendering()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ax.get_yscale() == "log"
+    assert {"1e-5", "1e-3", "0.01", "0.1", "1", "10", "100", "1e3"} <= set(labels), labels
+    assert not any("$" in label for label in labels), labels

@@ -6,10 +6,11 @@ Debian's headless Chromium, driven by Python playwright. Chromium comes from the
 (`make browser-deps` installs it with apt-get when it may), else from Playwright's own
 download where the system's cannot be installed. For every page the test checks:
 HTTP 200, no console error, no request to any host but 127.0.0.1, typeset math (MathJax
-elements present, no raw ``\\(`` left), every image loaded, every citation linked to its entry
-on the References page, no code block wider than the page, and an "Open in Colab" link that
-points at a notebook present in notebooks/. It also follows the next/previous links through
-the whole book and searches for a word of each chapter. A full-page screenshot of every page is
+elements present, no raw ``\\(`` left), every image loaded and described by its alt text,
+every image of a chapter in a figure with a numbered caption ("Fig. 3"), every citation linked
+to its entry on the References page, no code block wider than the page, and an "Open in Colab"
+link that points at a notebook present in notebooks/. It also follows the next/previous links
+through the whole book and searches for a word of each chapter. A full-page screenshot of every page is
 saved under _build/screenshots/.
 """
 
@@ -201,6 +202,40 @@ def broken_images(page):
     )
 
 
+def figure_problems(page):
+    """Every image needs alt text that describes it (not its file name), and every image of the
+    chapter's content sits in a figure with a numbered caption ("Fig. 3 ...")."""
+    images = page.evaluate(
+        """() => Array.from(document.images).map(img => {
+              const figure = img.closest('figure');
+              const caption = figure && figure.querySelector('figcaption');
+              const number = caption && caption.querySelector('.caption-number');
+              return {src: img.getAttribute('src') || '', alt: img.getAttribute('alt') || '',
+                      colab: !!img.closest('a.btn-open-in-colab'),
+                      content: !!img.closest('article'),
+                      number: number ? number.textContent.trim() : '',
+                      caption: caption ? caption.textContent.trim() : ''};
+            })"""
+    )
+    problems = []
+    for image in images:
+        name = image["src"].rsplit("/", 1)[-1]
+        alt = image["alt"].strip()
+        file_name = re.fullmatch(r"\S*\.(png|jpe?g|gif|svg)", alt, re.IGNORECASE)
+        if not alt or alt == image["src"] or file_name:
+            problems.append(f"image {name} has the alt text {alt!r}; write one that describes "
+                            "it (mystnb.image.alt in the cell's header)")
+        if image["colab"] or not image["content"]:
+            continue
+        if not re.fullmatch(r"Fig\. \d+", image["number"]):
+            problems.append(f"image {name} is not in a figure with a numbered caption "
+                            f"(caption {image['caption'][:60]!r}); give its cell "
+                            "mystnb.figure.caption and .name")
+        elif len(image["caption"]) <= len(image["number"]):
+            problems.append(f"image {name}: {image['number']} has no caption text")
+    return problems
+
+
 def colab_problems(page, doc):
     """What is wrong with the page's Open in Colab link(s), if anything."""
     problems = []
@@ -266,6 +301,7 @@ def test_page(server, watcher, path):
         problems.append(f"images that did not load: {broken}")
     # index.html redirects to the root page: judge the page that is shown.
     doc = page.url.removeprefix(server).split("#")[0].removesuffix(".html")
+    problems += figure_problems(page)
     problems += colab_problems(page, doc)
     problems += citation_problems(page, doc)
     problems += overflowing_code(page)

@@ -14,8 +14,9 @@ without running anything, and so that nbval can compare a fresh run against them
 
 Which pages are chapters: every page listed in _toc.yml that has at least one
 ``{code-cell}`` (``booktools.chapters``). Pages of prose only (no code) get no notebook and
-no Colab cell. The parts: ``pairing`` (chapter -> notebook, the check), ``colab`` (the setup
-cell), ``execution`` (kernels, cleaning, ``sync``), ``device_run`` (``make test-gpu``),
+no Colab cell. The parts: ``pairing`` (chapter -> notebook, the check), ``figures`` (every
+image a numbered figure with a caption and alt text), ``colab`` (the setup cell),
+``execution`` (kernels, cleaning, ``sync``), ``device_run`` (``make test-gpu``),
 ``perturb`` (``make perturb``), ``startup/`` (files copied into each kernel's IPython
 startup folder: the figure check, the seed shift).
 

@@ -16,6 +16,7 @@ import nbformat
 
 from booktools import ROOT, BookError
 from booktools.chapters import chapters
+from booktools.notebooks.figures import caption_problems
 from booktools.notebooks.pairing import VOLATILE_CELL_METADATA, notebook_path, to_notebook
 
 STARTUP = Path(__file__).with_name("startup")  # kernel startup files, copied as they are
@@ -104,24 +105,30 @@ def execute(nb, cwd: Path, timeout: int = CELL_TIMEOUT, name: str = "notebook",
                 print(f"{name}: kernel start {attempt} of {KERNEL_STARTS} failed ({err}); "
                       "starting another", file=sys.stderr, flush=True)
                 time.sleep(2 * attempt)
-        problems = report.read_text(encoding="utf8").splitlines() if report.exists() else []
+        lines = report.read_text(encoding="utf8").splitlines() if report.exists() else []
+    records = [json.loads(line) for line in lines]
+    warnings = [_figure_problem(nb, r, "warnings") for r in records if r.get("warnings")]
+    if warnings:
+        print(f"{name}: warning: log axes with math-text ticks such as $10^{{-3}}$ (the style "
+              "writes 1e-3):\n" + "\n".join(dict.fromkeys(warnings)), file=sys.stderr,
+              flush=True)
+    problems = [_figure_problem(nb, r, "problems") for r in records if r.get("problems")]
     if problems:
         raise BookError(f"{name}: figures without axis labels (label every axis with its "
                          "quantity and unit, or switch a diagram's axes off):\n"
-                         + "\n".join(_figure_problem(nb, line) for line in problems))
+                         + "\n".join(problems))
     return nb
 
 
-def _figure_problem(nb, line: str) -> str:
-    """One line of the figure report, with the cell it came from."""
-    record = json.loads(line)
+def _figure_problem(nb, record: dict, key: str) -> str:
+    """One record of the figure report (its `key` list), with the cell it came from."""
     where = "a cell"
     for i, cell in enumerate(nb.cells):
         if cell.get("id") == record["cell_id"] or cell.source == record["source"]:
             first = (cell.source.splitlines() or [""])[0]
             where = f"cell {i + 1} (starting {first[:60]!r})"
             break
-    return f"  {where}: " + "; ".join(record["problems"])
+    return f"  {where}: " + "; ".join(record[key])
 
 
 def _device() -> str:
@@ -210,6 +217,10 @@ def _build_notebook(md: Path, root: Path, run: bool) -> tuple[str, float | None]
     start = time.perf_counter()
     if run:
         execute(nb, cwd=path.parent, name=str(md.relative_to(root)))
+        problems = caption_problems(nb, md, root)
+        if problems:
+            raise BookError("figures without a caption or alt text (the notebook is not "
+                            "written):\n  " + "\n  ".join(problems))
     seconds = time.perf_counter() - start if run else None
     return dumps(clean(nb)), seconds
 

@@ -16,6 +16,7 @@ import nbformat
 from booktools import ROOT
 from booktools.chapters import chapters
 from booktools.notebooks.colab import check_colab
+from booktools.notebooks.figures import caption_problems, duplicate_names, figure_names
 
 # Cell metadata that says nothing about a cell's input: left out of notebooks and of the
 # pairing comparison.
@@ -125,12 +126,17 @@ def chapter_problems(md: Path, root: Path = ROOT) -> list[str]:
     return problems
 
 
-def check_pairing(root: Path = ROOT) -> list[str]:
+def check_pairing(root: Path = ROOT, paired: list[Path] | None = None) -> list[str]:
+    """Every chapter's notebook is usable and every notebook has a chapter; the chapters whose
+    notebooks are usable are appended to `paired` when given."""
     problems = []
     mds = chapters(root)
     names = {md.stem for md in mds}
     for md in mds:
-        problems += chapter_problems(md, root)
+        found = chapter_problems(md, root)
+        problems += found
+        if not found and paired is not None:
+            paired.append(md)
     for path in sorted((root / "notebooks").glob("*.ipynb")):
         if path.stem not in names:
             problems.append(
@@ -140,9 +146,23 @@ def check_pairing(root: Path = ROOT) -> list[str]:
     return problems
 
 
+def check_figures(root: Path = ROOT, mds: list[Path] | None = None) -> list[str]:
+    """Every image of the (paired) notebooks of `mds` (default: every chapter) is a captioned
+    figure with alt text, and figure names are unique in the book."""
+    problems, names = [], {}
+    for md in chapters(root) if mds is None else mds:
+        nb = nbformat.read(notebook_path(md, root), as_version=4)
+        problems += caption_problems(nb, md, root)
+        for name, where in figure_names(nb, str(md.relative_to(root))).items():
+            names.setdefault(name, []).extend(where)
+    return problems + duplicate_names(names)
+
+
 def check(root: Path = ROOT) -> list[str]:
     problems = []
     for md in chapters(root):
         problems += check_colab(md, root)
-    problems += check_pairing(root)
+    paired: list[Path] = []
+    problems += check_pairing(root, paired)
+    problems += check_figures(root, paired)  # a stale notebook's figures are not judged
     return problems
