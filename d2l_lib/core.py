@@ -86,7 +86,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
 
-# Defined in book/toolkit.md, section "A small training toolkit" (line 58)
+# Defined in book/toolkit.md, section "A small training toolkit" (line 59)
 def glue(name, value, display=False):
     """Publish `value` under `name` for the page's prose ({glue:text}`name`).
 
@@ -100,7 +100,7 @@ def glue(name, value, display=False):
     myst_nb_glue(name, value, display=display)
 
 
-# Defined in book/toolkit.md, section "Two Python helpers" (line 148)
+# Defined in book/toolkit.md, section "Two Python helpers" (line 149)
 def add_to_class(Class):
     """Decorator: make the decorated function a method of `Class`.
 
@@ -110,7 +110,7 @@ def add_to_class(Class):
     return lambda method: setattr(Class, method.__name__, method)
 
 
-# Defined in book/toolkit.md, section "Two Python helpers" (line 184)
+# Defined in book/toolkit.md, section "Two Python helpers" (line 185)
 class HyperParameters:
     """Base class of objects that keep their constructor's arguments."""
 
@@ -135,7 +135,7 @@ class HyperParameters:
             setattr(self, name, value)
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 237)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 238)
 class Module(nn.Module, HyperParameters):
     """Base class of models: network, loss, steps, optimizer, progress plot."""
 
@@ -172,7 +172,7 @@ class Module(nn.Module, HyperParameters):
         """Plain minibatch SGD with the model's learning rate `lr`."""
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
-    # Defined in book/toolkit.md, section "The model: `Module`" (line 290)
+    # Defined in book/toolkit.md, section "The model: `Module`" (line 291)
     def plot(self, key, value, train, weight=1, transform=None):
         """Log `value` as 'train_<key>' or 'val_<key>' for the history and board.
 
@@ -202,7 +202,7 @@ class Module(nn.Module, HyperParameters):
                         transform=transform)
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 328)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 329)
 def in_notebook():
     """True inside a Jupyter kernel (Jupyter, VS Code, Colab), where the
     board can show figures; False in scripts and the terminal IPython."""
@@ -214,7 +214,7 @@ def in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-# Defined in book/toolkit.md, section "The model: `Module`" (line 339)
+# Defined in book/toolkit.md, section "The model: `Module`" (line 340)
 class ProgressBoard(HyperParameters):
     """Training curves: a live plot in Jupyter, one line per epoch elsewhere.
 
@@ -263,7 +263,7 @@ class ProgressBoard(HyperParameters):
         names = [name for split, name in names if split is not None]
         return ", ".join(dict.fromkeys(names))
 
-    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1036)
+    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1065)
     def draw(self, x, y, label, every_n=1, weight=1, transform=None):
         """Add (x, y) to curve `label`; every `every_n` points give one point of
         the curve: the mean x, and `transform` of the `weight`-weighted mean y
@@ -293,7 +293,7 @@ class ProgressBoard(HyperParameters):
                 and self.draw_seconds <= self.draw_budget * (now - self.start)):
             self.redraw()
 
-    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1067)
+    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1096)
     def redraw(self):
         """Bring the figure up to date and show it in place of the last one."""
         tic = time.perf_counter()
@@ -301,8 +301,11 @@ class ProgressBoard(HyperParameters):
             self.fig = Figure(figsize=self.figsize)
             self.fig.subplots_adjust(left=0.2, bottom=0.19, right=0.96, top=0.95)
             self.axes = self.fig.add_subplot()
-            self.axes.set_xscale(self.xscale)
-            self.axes.set_yscale(self.yscale)
+            for which in "xy":
+                if getattr(self, f"{which}scale") == "log":
+                    log_axis(self.axes, which)
+                else:
+                    getattr(self.axes, f"set_{which}scale")(getattr(self, f"{which}scale"))
         ax, new_curve = self.axes, False
         for i, (label, curve) in enumerate(self.curves.items()):
             if curve["new"]:  # one copy to the CPU per curve
@@ -332,7 +335,7 @@ class ProgressBoard(HyperParameters):
         self.last_draw = time.perf_counter()
         self.draw_seconds += self.last_draw - tic
 
-    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1107)
+    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1139)
     def show(self, png):
         """Show PNG bytes in the notebook, replacing the board's last image."""
         from IPython.display import Image, display
@@ -342,13 +345,13 @@ class ProgressBoard(HyperParameters):
         else:
             self.handle.update(Image(data=png, format="png"))
 
-    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1118)
+    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1150)
     def flush(self):
         """Draw what the throttling held back; call once after the last point."""
         if self.display and self.live and self.stale:
             self.redraw()
 
-    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1125)
+    # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1157)
     def log_epoch(self, epoch, num_epochs, values):
         """Outside Jupyter, print one line with the epoch's values (in Jupyter
         the plot shows them)."""
@@ -358,7 +361,7 @@ class ProgressBoard(HyperParameters):
             print(f"epoch {epoch}/{num_epochs}: {numbers}", flush=True)
 
 
-# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 428)
+# Defined in book/toolkit.md, section "Classifiers and the cross-entropy loss" (line 429)
 class Classifier(Module):
     """A Module whose outputs are logits, (batch, classes) or
     (batch, steps, classes), for integer labels (batch,) or (batch, steps)."""
@@ -385,13 +388,13 @@ class Classifier(Module):
         self.plot("acc", accuracy, train=False, weight=count)
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 489)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 490)
 def _is_whole_number(value):
     """An int or NumPy integer, but not a bool (True is an int in Python)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 494)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 495)
 def _minibatch_size(data):
     """data.batch_size, checked: a whole number >= 1."""
     size = getattr(data, "batch_size", None)
@@ -410,7 +413,7 @@ def _minibatch_size(data):
     return size
 
 
-# Defined in book/toolkit.md, section "The data: `DataModule`" (line 514)
+# Defined in book/toolkit.md, section "The data: `DataModule`" (line 515)
 class DataModule(HyperParameters):
     """Base class of data: hands out training and validation minibatches."""
 
@@ -445,37 +448,37 @@ class DataModule(HyperParameters):
                                            num_workers=self.num_workers)
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 609)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 610)
 def cpu():
     """The CPU device."""
     return torch.device("cpu")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 614)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 615)
 def gpu(i=0):
     """The `i`-th GPU (CUDA) device."""
     return torch.device(f"cuda:{i}")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 619)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 620)
 def num_gpus():
     """The number of CUDA GPUs this process can use."""
     return torch.cuda.device_count()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 624)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 625)
 def try_gpu(i=0):
     """The `i`-th GPU if it exists, else the CPU."""
     return gpu(i) if num_gpus() > i else cpu()
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 629)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 630)
 def try_all_gpus():
     """All GPUs, or an empty list when there is none."""
     return [gpu(i) for i in range(num_gpus())]
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 634)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 635)
 def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
                              stop_on_nonfinite):
     """Raise a TypeError or ValueError that says what is wrong and how to
@@ -513,7 +516,7 @@ def _check_trainer_arguments(max_epochs, num_gpus, gradient_clip_val,
             "True or False")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 671)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 672)
 def _check_fit_arguments(model, data):
     """A clear TypeError when fit gets something else than a model and data
     (for example the two swapped)."""
@@ -528,7 +531,7 @@ def _check_fit_arguments(model, data):
                 "Module and a DataModule, in that order")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 685)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 686)
 def _check_loaders(data, num_train_batches, val):
     """A clear ValueError when a split gives no minibatch at all."""
     name = type(data).__name__
@@ -543,7 +546,7 @@ def _check_loaders(data, num_train_batches, val):
             "train without validation")
 
 
-# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 701)
+# Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 702)
 class Trainer(HyperParameters):
     """Fits a Module to a DataModule on one device; keeps `history`, one
     value per epoch and logged label."""
@@ -576,7 +579,7 @@ class Trainer(HyperParameters):
         """Move every tensor of the minibatch to the trainer's device."""
         return [a.to(self.device) for a in batch]
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 752)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 753)
     def fit(self, model, data):
         """Train `model` on `data` for `max_epochs` epochs."""
         _check_fit_arguments(model, data)
@@ -600,7 +603,7 @@ class Trainer(HyperParameters):
             model.board.flush()
         self.report_skipped_steps()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 777)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 778)
     def finish_epoch(self):
         """Append this epoch's value of every logged label to `history`; warn
         (once per fit) when one is not finite although no step was skipped."""
@@ -618,7 +621,7 @@ class Trainer(HyperParameters):
             self.warned_values = True
         self.model.board.log_epoch(self.epoch + 1, self.max_epochs, values)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 804)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 805)
     def fit_epoch(self):
         """One pass over the training data, then one over the validation data."""
         self.model.train()  # training behaviour of layers such as dropout
@@ -635,7 +638,7 @@ class Trainer(HyperParameters):
                     self.model.validation_step(batch)
                     self.val_batch_idx += 1
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 825)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 826)
     def reset_step_counters(self):
         """At the start of fit: zero skipped_steps and clipped_steps (int64
         tensors on the device) and the divergence bookkeeping."""
@@ -646,7 +649,7 @@ class Trainer(HyperParameters):
         self.warned_values = False  # about a non-finite value in history
         self.sync_each_step = self.checks_each_step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 837)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 838)
     def checks_each_step(self):
         """Whether `update` reads the finiteness of each step on the host.
 
@@ -661,7 +664,7 @@ class Trainer(HyperParameters):
             for group in self.optim.param_groups)
         return self.device.type == "cpu" or not plain_sgd
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 853)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 854)
     def update(self, loss):
         """Clip the gradients if asked, then take the optimizer step, unless the
         loss or the global gradient norm is not finite: such a step is skipped
@@ -691,7 +694,7 @@ class Trainer(HyperParameters):
             torch.full_like(self.first_skip, self.train_batch_idx), self.first_skip)
         self.optim.step()
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 884)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 885)
     def divergence_message(self, step, loss=None):
         """What went wrong at `step` (0-based) of this epoch, and what to do."""
         what = ("the loss or the gradient norm is not finite" if loss is None
@@ -711,7 +714,7 @@ class Trainer(HyperParameters):
                 "Trainer(..., stop_on_nonfinite=True) stops training after the "
                 "epoch in which this happens.")
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 905)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 906)
     def nonfinite_value_message(self, not_finite):
         """What it means that this epoch's values of the labels in `not_finite`
         ({label: (weighted mean, transform)}) are not finite, and what to do."""
@@ -736,7 +739,7 @@ class Trainer(HyperParameters):
                 f"(lr={lr}), or huge inputs. Lower the learning rate or clip "
                 "the gradients (gradient_clip_val).")
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 931)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 932)
     def warn(self, message):
         """Issue a RuntimeWarning at the line that called fit, every time
         (warnings repeated in a notebook are not swallowed)."""
@@ -751,7 +754,7 @@ class Trainer(HyperParameters):
             message, RuntimeWarning, where.f_code.co_filename, where.f_lineno,
             module=where.f_globals.get("__name__"), registry=None)
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 947)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 948)
     def check_skipped_steps(self):
         """At the end of an epoch: warn about skipped steps not yet reported
         (those found without waiting for the GPU), stop if asked to."""
@@ -765,7 +768,7 @@ class Trainer(HyperParameters):
         self.warned, self.skips_seen = True, skipped
         self.should_stop = self.stop_on_nonfinite
 
-    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 962)
+    # Defined in book/toolkit.md, section "The procedure: `Trainer`" (line 963)
     def report_skipped_steps(self):
         """At the end of fit: say how many steps were skipped, if any."""
         skipped = int(self.skipped_steps)
@@ -810,7 +813,31 @@ class Trainer(HyperParameters):
             self.clipped_steps += finite & (norm > grad_clip_val)
 
 
-# Defined in book/toolkit.md, section "Putting it together" (line 1262)
+# Defined in book/toolkit.md, section "Watching training: the progress board" (line 1017)
+class PlainLogFormatter(LogFormatter):
+    """Tick labels of a log axis as plain numbers: 0.01 to 1000 as decimals
+    (0.01, 0.5, 20), the rest as 1e-3, 2e-5, 1e4."""
+
+    def __call__(self, x, pos=None):
+        if not super().__call__(x, pos):  # a tick matplotlib leaves unlabelled
+            return ""
+        if 0.01 <= abs(x) < 1000:
+            return f"{x:g}"
+        mantissa, exponent = f"{x:.1e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+# Defined in book/toolkit.md, section "Watching training: the progress board" (line 1030)
+def log_axis(ax, which="y"):
+    """Put the x or y axis of `ax` on a log scale labelled by
+    PlainLogFormatter (call it after any ax.set(...) that sets the scale)."""
+    getattr(ax, f"set_{which}scale")("log")
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_formatter(PlainLogFormatter())
+    axis.set_minor_formatter(PlainLogFormatter())
+
+
+# Defined in book/toolkit.md, section "Putting it together" (line 1294)
 def set_seed(seed):
     """Seed Python's, NumPy's and PyTorch's (CPU and GPU) generators."""
     random.seed(seed)
@@ -1051,7 +1078,7 @@ class TimeMachine(DataModule):
         vocab = Vocab(tokens) if vocab is None else vocab
         return vocab[list(tokens)], vocab
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 507)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 509)
     def __init__(self, batch_size, num_steps, num_train=10000, num_val=5000,
                  whole_corpus=False):
         """Windows of num_steps + 1 tokens: inputs X, labels Y (X moved by one).
@@ -1069,7 +1096,7 @@ class TimeMachine(DataModule):
         self.num_train_tokens = (int(0.9 * len(self.corpus)) if whole_corpus
                                  else None)
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 526)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 528)
     def window_range(self, train):
         """The indices of the windows (rows of X and Y) of one split."""
         if not self.whole_corpus:
@@ -1079,14 +1106,14 @@ class TimeMachine(DataModule):
         split = self.num_train_tokens
         return range(split - self.num_steps) if train else range(split, len(self.X))
 
-    # Defined in book/text_data.md, section "Overlapping windows" (line 537)
+    # Defined in book/text_data.md, section "Overlapping windows" (line 539)
     def get_dataloader(self, train):
         rows = self.window_range(train)
         return self.get_tensorloader([self.X, self.Y], train,
                                      slice(rows.start, rows.stop))
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 551)
+# Defined in book/text_data.md, section "Overlapping windows" (line 553)
 def _positive_int(owner, name, value, meaning):
     """`value` as an int, or a clear error unless it is an integer >= 1."""
     try:
@@ -1101,7 +1128,7 @@ def _positive_int(owner, name, value, meaning):
     return number
 
 
-# Defined in book/text_data.md, section "Overlapping windows" (line 565)
+# Defined in book/text_data.md, section "Overlapping windows" (line 567)
 def _check_window_args(data):
     """Clear errors for TimeMachine sizes that give no usable windows."""
     who = type(data).__name__
@@ -1141,7 +1168,7 @@ def _check_window_args(data):
             stacklevel=3)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 688)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 690)
 def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
     b = _positive_int(owner, "batch_size", batch_size, "rows per minibatch")
     T = _positive_int(owner, "num_steps", num_steps, "tokens per row")
@@ -1153,7 +1180,7 @@ def _num_partition_batches(num_tokens, batch_size, num_steps, owner="data"):
     return num_batches
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 699)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 701)
 def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
     """Random sampling: minibatches (X, Y) of shuffled, non-overlapping pieces.
 
@@ -1173,7 +1200,7 @@ def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
         yield corpus[pos], corpus[pos + 1]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 720)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 722)
 def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
     """Sequential partitioning: row i of minibatch k + 1 continues row i of k.
 
@@ -1194,7 +1221,7 @@ def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
         yield rows_x[:, cols], rows_y[:, cols]
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 819)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 821)
 class SeqDataLoader:
     """A reusable loader over a partitioned corpus: each pass is one epoch.
 
@@ -1226,7 +1253,7 @@ class SeqDataLoader:
                                       self.num_steps, "SeqDataLoader")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 850)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 852)
 class TimeMachinePartitioned(TimeMachine):
     """The whole Time Machine, by random sampling or sequential partitioning."""
 
@@ -1251,7 +1278,7 @@ class TimeMachinePartitioned(TimeMachine):
         return SeqDataLoader(self.val_corpus, rows, T, "sequential", self.seed)
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 878)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 880)
 def _check_loader_args(sampling, generator):
     if not isinstance(sampling, str) or sampling not in ("random",
                                                          "sequential"):
@@ -1264,7 +1291,7 @@ def _check_loader_args(sampling, generator):
                         f"({type(generator).__name__}).")
 
 
-# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 890)
+# Defined in book/text_data.md, section "Partitioning the sequence: random and sequen..." (line 892)
 def _partition_split(data):
     """The first validation token of TimeMachinePartitioned, after checks."""
     who = type(data).__name__
@@ -1296,13 +1323,13 @@ def _partition_split(data):
     return split
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 972)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 974)
 def perplexity(nll):
     """exp of the mean of `nll`, per-token negative log-likelihoods (nats)."""
     return _checked_nll(nll).mean().exp().item()
 
 
-# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 981)
+# Defined in book/text_data.md, section "Perplexity: how good is a language model?" (line 983)
 def _checked_nll(nll):
     """`nll` as a float64 tensor, or a clear error if no mean makes sense."""
     try:
@@ -1641,7 +1668,7 @@ class RNNLM(RNNLMScratch):
         return self.linear(batch_first)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 534)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 533)
 def grad_norm(parameters):
     """The global L2 norm of the gradients of `parameters`.
 
@@ -1658,7 +1685,7 @@ def grad_norm(parameters):
     return torch.linalg.vector_norm(per_tensor)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 555)
+# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 554)
 class GradNormTrainer(Trainer):
     """A Trainer that records the global gradient norm of every step.
 
@@ -1685,31 +1712,7 @@ class GradNormTrainer(Trainer):
             super().clip_gradients(grad_clip_val, model)
 
 
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 605)
-class PlainLogFormatter(LogFormatter):
-    """Tick labels of a log axis as plain numbers: 0.01 to 1000 as decimals
-    (0.01, 0.5, 20), the rest as 1e-3, 2e-5, 1e4."""
-
-    def __call__(self, x, pos=None):
-        if not super().__call__(x, pos):  # a tick matplotlib leaves unlabelled
-            return ""
-        if 0.01 <= abs(x) < 1000:
-            return f"{x:g}"
-        mantissa, exponent = f"{x:.1e}".split("e")
-        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
-# Defined in book/gradient_clipping.md, section "Measuring gradients" (line 618)
-def log_axis(ax, which="y"):
-    """Put the x or y axis of `ax` on a log scale labelled by
-    PlainLogFormatter (call it after any ax.set(...) that sets the scale)."""
-    getattr(ax, f"set_{which}scale")("log")
-    axis = getattr(ax, f"{which}axis")
-    axis.set_major_formatter(PlainLogFormatter())
-    axis.set_minor_formatter(PlainLogFormatter())
-
-
-# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 1110)
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 1093)
 def state_gradients(model, X, Y):
     """States H_1..H_T of model.rnn on X, and d loss_T / d H_t for every t.
 

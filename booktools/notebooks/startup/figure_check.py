@@ -6,8 +6,8 @@ figure is rendered (the inline backend showing it, `savefig`, the progress board
 of its visible axes that holds data must have an x label and a y label; every problem is
 appended to that file as one JSON line, which the tool turns into an error naming the chapter
 and the cell. Axes switched off (`ax.axis("off")`, diagrams) are not checked. A log axis
-still labelled with matplotlib's default math text ($10^{-3}$) is reported as a warning: the
-style wants 1e-3 (`d2l.log_axis`).
+still labelled with matplotlib's default math text ($10^{-3}$) is a problem too: the style
+wants 1e-3 (`d2l.log_axis`, defined in the toolkit chapter).
 """
 
 import json
@@ -64,12 +64,10 @@ _print_figure = FigureCanvasBase.print_figure
 
 
 def print_figure(self, *args, **kwargs):
-    problems = figure_problems(self.figure)
-    warnings = log_tick_problems(self.figure)
-    if (problems or warnings) and REPORT:
+    problems = figure_problems(self.figure) + log_tick_problems(self.figure)
+    if problems and REPORT:
         with open(REPORT, "a", encoding="utf8") as report:
-            report.write(json.dumps({**_running, "problems": problems,
-                                     "warnings": warnings}) + "\n")
+            report.write(json.dumps({**_running, "problems": problems}) + "\n")
     return _print_figure(self, *args, **kwargs)
 
 
