@@ -781,7 +781,7 @@ class Trainer(HyperParameters):
                   "steps were skipped because the loss or a gradient was not "
                   f"finite (trainer.skipped_steps); {stopped}{state}.")
 
-    # Defined in book/rnn_fast.md, section "Clipping without waiting for the GPU" (line 455)
+    # Defined in book/rnn_fast.md, section "Clipping without waiting for the GPU" (line 454)
     def clip_gradients(self, grad_clip_val, model):
         """Clip all gradients to a global L2 norm of at most grad_clip_val.
 
@@ -1342,7 +1342,7 @@ class RNNScratch(Module):
         self.W_hh = gaussian(num_hiddens, num_hiddens)  # state -> state
         self.b_h = nn.Parameter(torch.zeros(num_hiddens))
 
-    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 305)
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 304)
     def forward(self, inputs, state=None):
         """Run the recurrence over a sequence.
 
@@ -1412,7 +1412,7 @@ class RNNLMScratch(Classifier):
         H = rnn_outputs.transpose(0, 1)  # batch first, like the labels
         return H @ self.W_hq + self.b_q  # one product for all time steps
 
-    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 328)
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 327)
     def forward(self, X, state=None):
         """Logits (batch_size, num_steps, vocab_size) for token indices X.
 
@@ -1434,7 +1434,7 @@ class RNNLMScratch(Classifier):
         nll = self.loss(self(*inputs), labels)
         self.plot("ppl", nll, False, weight=labels.numel(), transform=torch.exp)
 
-    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 583)
+    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 582)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0,
                 generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
@@ -1473,7 +1473,7 @@ class RNNLMScratch(Classifier):
         new = torch.cat(tokens).tolist() if tokens else []
         return "".join(chars) + "".join(vocab.idx_to_token[i] for i in new)
 
-    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 534)
+    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 533)
     def check_predict_args(self, prefix, num_preds, vocab, temperature=0,
                            generator=None):
         """Raise a clear error for arguments `predict` cannot use, before it runs.
@@ -1593,7 +1593,7 @@ class StatefulRNNLMScratch(RNNLMScratch):
         self.states = {}  # a new pass over the text begins
         return super().train(mode)
 
-    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 338)
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 337)
     def carried_step(self, batch, train):
         """One minibatch from the carried state; the layer gets token indices."""
         X, Y = batch
