@@ -50,6 +50,7 @@ __all__ = [
     "add_to_class",
     "check_len",
     "check_shape",
+    "clip_by_global_norm",
     "cpu",
     "data_dir",
     "download",
@@ -786,7 +787,7 @@ class Trainer(HyperParameters):
                   "steps were skipped because the loss or a gradient was not "
                   f"finite (trainer.skipped_steps); {stopped}{state}.")
 
-    # Defined in book/rnn_scratch.md, section "Clipping without waiting for the GPU" (line 1245)
+    # Defined in book/rnn_fast.md, section "Clipping without waiting for the GPU" (line 454)
     def clip_gradients(self, grad_clip_val, model):
         """Clip all gradients to a global L2 norm of at most grad_clip_val.
 
@@ -1353,7 +1354,7 @@ def _checked_nll(nll):
     return nll
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 213)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 215)
 class RNNScratch(Module):
     """A plain (Elman) recurrent layer.
 
@@ -1371,7 +1372,7 @@ class RNNScratch(Module):
         self.W_hh = gaussian(num_hiddens, num_hiddens)  # state -> state
         self.b_h = nn.Parameter(torch.zeros(num_hiddens))
 
-    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1081)
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 304)
     def forward(self, inputs, state=None):
         """Run the recurrence over a sequence.
 
@@ -1394,14 +1395,14 @@ class RNNScratch(Module):
         return torch.stack(outputs), state
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 253)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 256)
 def check_len(a, n):
     """Raise AssertionError unless len(a) == n."""
     if len(a) != n:
         raise AssertionError(f"length {len(a)} != expected length {n}")
 
 
-# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 259)
+# Defined in book/rnn_scratch.md, section "The layer, step by step" (line 262)
 def check_shape(a, shape):
     """Raise AssertionError unless tensor a has the given shape."""
     if tuple(a.shape) != tuple(shape):
@@ -1409,7 +1410,7 @@ def check_shape(a, shape):
             f"shape {tuple(a.shape)} != expected shape {tuple(shape)}")
 
 
-# Defined in book/rnn_scratch.md, section "A language model on top" (line 341)
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 336)
 class RNNLMScratch(Classifier):
     """A character-level language model: a recurrent layer, then a read-out.
 
@@ -1427,34 +1428,21 @@ class RNNLMScratch(Classifier):
         self.W_hq = nn.Parameter(self.rnn.sigma * torch.randn(read_out))
         self.b_q = nn.Parameter(torch.zeros(self.vocab_size))
 
-    # Defined in book/rnn_scratch.md, section "A language model on top" (line 366)
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 360)
     def one_hot(self, X):
         """Token indices (batch_size, num_steps) -> one-hot floats, time first:
         (num_steps, batch_size, vocab_size)."""
         time_first = X.t()
         return F.one_hot(time_first, num_classes=self.vocab_size).float()
 
-    # Defined in book/rnn_scratch.md, section "A language model on top" (line 374)
+    # Defined in book/rnn_scratch.md, section "A language model on top" (line 368)
     def output_layer(self, rnn_outputs):
         """States (num_steps, batch_size, num_hiddens) -> logits, batch first:
         (batch_size, num_steps, vocab_size)."""
         H = rnn_outputs.transpose(0, 1)  # batch first, like the labels
         return H @ self.W_hq + self.b_q  # one product for all time steps
 
-    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 487)
-    def training_step(self, batch):
-        *inputs, labels = batch
-        nll = self.loss(self(*inputs), labels)  # mean over all labels
-        self.plot("ppl", nll, True, weight=labels.numel(), transform=torch.exp)
-        return nll
-
-    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 495)
-    def validation_step(self, batch):
-        *inputs, labels = batch
-        nll = self.loss(self(*inputs), labels)
-        self.plot("ppl", nll, False, weight=labels.numel(), transform=torch.exp)
-
-    # Defined in book/rnn_scratch.md, section "Fewer and larger operations" (line 1104)
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 327)
     def forward(self, X, state=None):
         """Logits (batch_size, num_steps, vocab_size) for token indices X.
 
@@ -1463,7 +1451,59 @@ class RNNLMScratch(Classifier):
         rnn_outputs, _ = self.rnn(X.t(), state)
         return self.output_layer(rnn_outputs)
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1317)
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 476)
+    def training_step(self, batch):
+        *inputs, labels = batch
+        nll = self.loss(self(*inputs), labels)  # mean over all labels
+        self.plot("ppl", nll, True, weight=labels.numel(), transform=torch.exp)
+        return nll
+
+    # Defined in book/rnn_scratch.md, section "Training on perplexity" (line 484)
+    def validation_step(self, batch):
+        *inputs, labels = batch
+        nll = self.loss(self(*inputs), labels)
+        self.plot("ppl", nll, False, weight=labels.numel(), transform=torch.exp)
+
+    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 582)
+    def predict(self, prefix, num_preds, vocab, device=None, temperature=0,
+                generator=None):
+        """`prefix` (lower-cased) followed by `num_preds` generated characters.
+
+        temperature=0 picks the most likely character (greedy decoding);
+        temperature > 0 samples from softmax(logits / temperature), drawing from
+        `generator` (a torch.Generator) if one is given.
+        """
+        chars = self.check_predict_args(prefix, num_preds, vocab, temperature,
+                                        generator)
+        if device is None:
+            device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                X = torch.tensor(vocab[chars], device=device).reshape(-1, 1)
+                outputs, state = self.rnn(X, None)  # warm-up: indices, time first
+                tokens = []
+                for _ in range(num_preds):
+                    logits = self.output_layer(outputs[-1:])[0, -1]
+                    logits[vocab.unk] = -math.inf  # never write <unk>
+                    if temperature == 0:
+                        token = logits.argmax().reshape(1)
+                    else:
+                        scaled = (logits - logits.max()) / temperature
+                        probs = F.softmax(scaled, dim=0)
+                        if generator is not None:  # draw on the generator's device
+                            probs = probs.to(generator.device)
+                        token = torch.multinomial(probs, 1, generator=generator)
+                        token = token.to(device)
+                    tokens.append(token)
+                    outputs, state = self.rnn(token.reshape(1, 1), state)
+        finally:
+            self.train(was_training)
+        new = torch.cat(tokens).tolist() if tokens else []
+        return "".join(chars) + "".join(vocab.idx_to_token[i] for i in new)
+
+    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 533)
     def check_predict_args(self, prefix, num_preds, vocab, temperature=0,
                            generator=None):
         """Raise a clear error for arguments `predict` cannot use, before it runs.
@@ -1511,47 +1551,8 @@ class RNNLMScratch(Classifier):
                 "after fit, trainer.skipped_steps counts the skipped steps.")
         return chars
 
-    # Defined in book/rnn_scratch.md, section "A `predict` that checks its input" (line 1366)
-    def predict(self, prefix, num_preds, vocab, device=None, temperature=0,
-                generator=None):
-        """`prefix` (lower-cased) followed by `num_preds` generated characters.
 
-        temperature=0 picks the most likely character (greedy decoding);
-        temperature > 0 samples from softmax(logits / temperature), drawing from
-        `generator` (a torch.Generator) if one is given.
-        """
-        chars = self.check_predict_args(prefix, num_preds, vocab, temperature,
-                                        generator)
-        if device is None:
-            device = next(self.parameters()).device
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                X = torch.tensor(vocab[chars], device=device).reshape(-1, 1)
-                outputs, state = self.rnn(X, None)  # warm-up: indices, time first
-                tokens = []
-                for _ in range(num_preds):
-                    logits = self.output_layer(outputs[-1:])[0, -1]
-                    logits[vocab.unk] = -math.inf  # never write <unk>
-                    if temperature == 0:
-                        token = logits.argmax().reshape(1)
-                    else:
-                        scaled = (logits - logits.max()) / temperature
-                        probs = F.softmax(scaled, dim=0)
-                        if generator is not None:  # draw on the generator's device
-                            probs = probs.to(generator.device)
-                        token = torch.multinomial(probs, 1, generator=generator)
-                        token = token.to(device)
-                    tokens.append(token)
-                    outputs, state = self.rnn(token.reshape(1, 1), state)
-        finally:
-            self.train(was_training)
-        new = torch.cat(tokens).tolist() if tokens else []
-        return "".join(chars) + "".join(vocab.idx_to_token[i] for i in new)
-
-
-# Defined in book/rnn_scratch.md, section "A language model on top" (line 423)
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 414)
 def get_params(vocab_size, num_hiddens, device):
     """The tensors [W_xh, W_hh, b_h, W_hq, b_q] of an RNN language model.
 
@@ -1569,13 +1570,13 @@ def get_params(vocab_size, num_hiddens, device):
     return params
 
 
-# Defined in book/rnn_scratch.md, section "A language model on top" (line 440)
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 431)
 def init_rnn_state(batch_size, num_hiddens, device):
     """The state before the first step: a 1-tuple (H_0,), H_0 all zeros."""
     return (torch.zeros(batch_size, num_hiddens, device=device),)
 
 
-# Defined in book/rnn_scratch.md, section "A language model on top" (line 445)
+# Defined in book/rnn_scratch.md, section "A language model on top" (line 436)
 def rnn(inputs, state, params):
     """Run an RNN language model given as a list of tensors.
 
@@ -1592,7 +1593,19 @@ def rnn(inputs, state, params):
     return logits.flatten(0, 1), (H,)
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1493)
+# Defined in book/rnn_scratch.md, section "Backpropagation through time and gradient ..." (line 536)
+def clip_by_global_norm(grads, theta):
+    """Rescale the tensors `grads` in place to a global L2 norm <= theta.
+
+    Returns the norm before clipping."""
+    norm = torch.cat([g.flatten() for g in grads]).norm()
+    if norm > theta:  # a Python decision: it needs the norm's value
+        for g in grads:
+            g.mul_(theta / norm)
+    return norm
+
+
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1013)
 class StatefulRNNLMScratch(RNNLMScratch):
     """RNNLMScratch that carries its hidden state from minibatch to minibatch.
 
@@ -1610,7 +1623,9 @@ class StatefulRNNLMScratch(RNNLMScratch):
         self.states = {}  # a new pass over the text begins
         return super().train(mode)
 
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 337)
     def carried_step(self, batch, train):
+        """One minibatch from the carried state; the layer gets token indices."""
         X, Y = batch
         state = self.states.get(train)
         if state is not None and state.shape[0] != X.shape[0]:

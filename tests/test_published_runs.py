@@ -46,6 +46,26 @@ def test_standard_run_validation_perplexity_in_the_band(chapter):
     assert train_ppl < val_ppl  # trained on the first pages, validated on the next ones
 
 
+def test_standard_run_never_clipped_its_largest_gradient_stays_below_theta():
+    """rnn_scratch says clipping never fired: the printed largest norm is below theta = 1."""
+    text = printed_text("rnn_scratch")
+    largest = number_after(text, r"gradient norm: largest")
+    median = number_after(text, r"gradient norm: largest [0-9.]+, median")
+    assert median <= largest < 1.0
+    assert "steps clipped: 0 of" in text
+
+
+def test_fast_versions_were_checked_against_the_simple_ones():
+    """rnn_fast keeps the library's fast versions only after checking them against the
+    simple ones of rnn_scratch: the published run shows each check passing."""
+    text = printed_text("rnn_fast")
+    assert "autograd nodes per time step: simple 5, fast 2" in text
+    gap = re.search(r"largest \|difference\| of the logits: ([0-9.]+e[-+][0-9]+)", text)
+    assert gap and float(gap.group(1)) < 1e-5, gap
+    assert "equal to clip_grad_norm_, bit for bit: True" in text
+    assert "tau = 0: the same text: True" in text and "tau = 1.0: the same text: True" in text
+
+
 def test_whole_corpus_run_at_most_5_5_on_the_held_out_tail():
     text = printed_text("rnn_concise")
     full = number_after(text, r"held-out tail: whole-corpus model")

@@ -174,6 +174,21 @@ def test_clip_equals_clip_grad_norm_and_keeps_direction(vocab, theta):
         assert all(torch.equal(a, b) for a, b in zip(before, ours))
 
 
+@pytest.mark.parametrize("theta", [1e-3, 1e6])
+def test_clip_by_global_norm_returns_the_norm_and_clips_like_the_trainer(vocab, theta):
+    """The simple clipping of the scratch chapter: same direction, norm at most theta,
+    untouched below theta, and the norm before clipping returned."""
+    model = make_model(len(vocab))
+    before = [g.clone() for g in grads_of(model)]
+    norm = d2l.clip_by_global_norm([p.grad for p in model.parameters()], theta)
+    after = [p.grad for p in model.parameters()]
+    torch.testing.assert_close(norm, flatten(before).norm())
+    assert flatten(after).norm().item() == pytest.approx(min(theta, norm.item()), rel=1e-5)
+    assert F.cosine_similarity(flatten(before), flatten(after), dim=0) > 1 - 1e-6
+    if theta > norm:
+        assert all(torch.equal(a, b) for a, b in zip(before, after))
+
+
 def test_clip_ignores_parameters_without_gradient(vocab):
     model = make_model(len(vocab))
     grads_of(model)
