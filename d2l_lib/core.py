@@ -302,11 +302,11 @@ class ProgressBoard(HyperParameters):
             self.fig = Figure(figsize=self.figsize)
             self.fig.subplots_adjust(left=0.2, bottom=0.19, right=0.96, top=0.95)
             self.axes = self.fig.add_subplot()
-            for which in "xy":
-                if getattr(self, f"{which}scale") == "log":
-                    log_axis(self.axes, which)
+            for which, scale in (("x", self.xscale), ("y", self.yscale)):
+                if scale == "log":
+                    log_axis(self.axes, which)  # ticks 1e-3, 0.01, 1
                 else:
-                    getattr(self.axes, f"set_{which}scale")(getattr(self, f"{which}scale"))
+                    getattr(self.axes, f"set_{which}scale")(scale)
         ax, new_curve = self.axes, False
         for i, (label, curve) in enumerate(self.curves.items()):
             if curve["new"]:  # one copy to the CPU per curve
@@ -1727,7 +1727,7 @@ class GradNormTrainer(Trainer):
             super().clip_gradients(grad_clip_val, model)
 
 
-# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 1093)
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 1094)
 def state_gradients(model, X, Y):
     """States H_1..H_T of model.rnn on X, and d loss_T / d H_t for every t.
 

@@ -205,6 +205,20 @@ def test_sync_executes_and_rerunning_gives_no_diff(book):
     nbt.sync(["beta"], root=book)
     assert path.read_text() == first
 
+    # --prose-only: a prose edit is taken in without a kernel, the outputs kept
+    md = book / "book" / "beta.md"
+    md.write_text(md.read_text().replace("Some prose.", "Some prose, edited.\n\nA new paragraph."))
+    assert nbt.check(book) != []  # stale
+    nbt.sync(["beta"], root=book, prose_only=True)
+    assert nbt.check(book) == []
+    refreshed = json.loads(path.read_text())
+    assert [c["outputs"] for c in refreshed["cells"] if c["cell_type"] == "code"] == [
+        c["outputs"] for c in code]
+    # a code edit is refused, naming the command that executes the chapter
+    md.write_text(md.read_text().replace("range(3)", "range(4)"))
+    with pytest.raises(nbt.BookError, match=r"code cells changed.*CHAPTERS=beta"):
+        nbt.sync(["beta"], root=book, prose_only=True)
+
 
 def test_run_reports_device_and_checks_marked_outputs(book, capsys):
     """`make test-gpu`: executes the stored notebooks; only nbval-check-output cells compare."""

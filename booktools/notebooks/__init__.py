@@ -78,6 +78,8 @@ def main(argv=None) -> int:
     p_sync = sub.add_parser("sync", help="regenerate and execute notebooks")
     p_sync.add_argument("names", nargs="*", help="chapter names (file stems); default all")
     p_sync.add_argument("--no-execute", action="store_true", help="inputs only (not for commits)")
+    p_sync.add_argument("--prose-only", action="store_true",
+                        help="only markdown changed: refresh it, keep the stored outputs")
     sub.add_parser("check", help="pairing and Colab-cell checks")
     sub.add_parser("stamp", help="rewrite the Colab setup cell of every chapter")
     p_run = sub.add_parser("run", help="execute the stored notebooks, report time and device")
@@ -91,7 +93,7 @@ def main(argv=None) -> int:
                 print(md.stem)
         elif args.command == "sync":
             names = [n for arg in args.names for n in arg.replace(",", " ").split()]
-            sync(names, run=not args.no_execute)
+            sync(names, run=not args.no_execute, prose_only=args.prose_only)
         elif args.command == "stamp":
             stamp()
         elif args.command == "run":

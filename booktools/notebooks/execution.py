@@ -176,8 +176,14 @@ def dumps(nb) -> str:
     return nbformat.writes(nb, version=4) + "\n"
 
 
-def sync(names: list[str], root: Path = ROOT, run: bool = True) -> list[Path]:
-    """Regenerate notebooks/<name>.ipynb from book/<name>.md (all chapters if no names)."""
+def sync(names: list[str], root: Path = ROOT, run: bool = True,
+         prose_only: bool = False) -> list[Path]:
+    """Regenerate notebooks/<name>.ipynb from book/<name>.md (all chapters if no names).
+
+    prose_only: where only markdown cells changed, take the new ones and keep every code
+    cell's stored outputs, without executing (prose never changes what the code computes);
+    a chapter whose code cells changed is a BookError naming the command that executes it.
+    """
     all_chapters = chapters(root)
     if names:
         by_name = {md.stem: md for md in all_chapters}
@@ -196,6 +202,9 @@ def sync(names: list[str], root: Path = ROOT, run: bool = True) -> list[Path]:
     jobs = min(len(selected), int(os.environ.get("BOOK_JOBS", min(2, os.cpu_count() or 1))))
     seconds = cpu_seconds(root)
     order = sorted(selected, key=lambda md: -seconds.get(md.stem, 0))
+    if prose_only:
+        results = (_with_stored_outputs(md, root) for md in order)
+        return [_write_notebook(md, *result, root) for md, result in zip(order, results)]
     if jobs <= 1 or not run:
         results = (_build_notebook(md, root, run) for md in order)
         return [_write_notebook(md, *result, root) for md, result in zip(order, results)]
@@ -221,6 +230,34 @@ def _build_notebook(md: Path, root: Path, run: bool) -> tuple[str, float | None]
     return dumps(clean(nb)), seconds
 
 
+def _with_stored_outputs(md: Path, root: Path) -> tuple[str, None]:
+    """The notebook of chapter `md` with its new markdown cells and the stored notebook's code
+    cells, outputs included; a BookError if any code cell (source or metadata) differs."""
+    from booktools.notebooks.pairing import inputs
+
+    path = notebook_path(md, root)
+    fix = f"run `make notebooks CHAPTERS={md.stem}`, which executes it"
+    if not path.exists():
+        raise BookError(f"{md.relative_to(root)}: no stored notebook to keep outputs from; {fix}")
+    stored = nbformat.read(path, as_version=4)
+    nb = to_notebook(md)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    stored_code = [c for c in stored.cells if c.cell_type == "code"]
+    if inputs(nbformat.v4.new_notebook(cells=code_cells)) != inputs(
+            nbformat.v4.new_notebook(cells=stored_code)):
+        raise BookError(f"{md.relative_to(root)}: its code cells changed, not only its prose; "
+                        f"{fix}")
+    if any(out.get("output_type") == "error" for c in stored_code for out in c.outputs):
+        raise BookError(f"{path.relative_to(root)}: the stored run ended in an error; {fix}")
+    for cell, old in zip(code_cells, stored_code):
+        cell.outputs, cell.execution_count = old.outputs, old.execution_count
+    problems = caption_problems(nb, md, root)
+    if problems:
+        raise BookError("figures without a caption or alt text (the notebook is not "
+                        "written):\n  " + "\n  ".join(problems))
+    return dumps(clean(nb)), None
+
+
 def _write_notebook(md: Path, text: str, seconds: float | None, root: Path) -> Path:
     """Write the notebook of chapter `md` if its text changed, and record the run's time."""
     path = notebook_path(md, root)
@@ -230,5 +267,6 @@ def _write_notebook(md: Path, text: str, seconds: float | None, root: Path) -> P
     if old != text:
         path.write_text(text)
     state = "unchanged" if old == text else ("updated" if old else "created")
-    print(f"{path.relative_to(root)}: {state} ({seconds or 0:.1f} s)", flush=True)
+    how = f"{seconds:.1f} s" if seconds is not None else "prose only, stored outputs kept"
+    print(f"{path.relative_to(root)}: {state} ({how})", flush=True)
     return path
