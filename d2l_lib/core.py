@@ -787,7 +787,7 @@ class Trainer(HyperParameters):
                   "steps were skipped because the loss or a gradient was not "
                   f"finite (trainer.skipped_steps); {stopped}{state}.")
 
-    # Defined in book/rnn_fast.md, section "Clipping without waiting for the GPU" (line 454)
+    # Defined in book/rnn_fast.md, section "Clipping without waiting for the GPU" (line 495)
     def clip_gradients(self, grad_clip_val, model):
         """Clip all gradients to a global L2 norm of at most grad_clip_val.
 
@@ -1372,7 +1372,7 @@ class RNNScratch(Module):
         self.W_hh = gaussian(num_hiddens, num_hiddens)  # state -> state
         self.b_h = nn.Parameter(torch.zeros(num_hiddens))
 
-    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 304)
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 323)
     def forward(self, inputs, state=None):
         """Run the recurrence over a sequence.
 
@@ -1442,7 +1442,7 @@ class RNNLMScratch(Classifier):
         H = rnn_outputs.transpose(0, 1)  # batch first, like the labels
         return H @ self.W_hq + self.b_q  # one product for all time steps
 
-    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 327)
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 346)
     def forward(self, X, state=None):
         """Logits (batch_size, num_steps, vocab_size) for token indices X.
 
@@ -1464,7 +1464,7 @@ class RNNLMScratch(Classifier):
         nll = self.loss(self(*inputs), labels)
         self.plot("ppl", nll, False, weight=labels.numel(), transform=torch.exp)
 
-    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 582)
+    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 626)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0,
                 generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
@@ -1503,7 +1503,7 @@ class RNNLMScratch(Classifier):
         new = torch.cat(tokens).tolist() if tokens else []
         return "".join(chars) + "".join(vocab.idx_to_token[i] for i in new)
 
-    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 533)
+    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 575)
     def check_predict_args(self, prefix, num_preds, vocab, temperature=0,
                            generator=None):
         """Raise a clear error for arguments `predict` cannot use, before it runs.
@@ -1523,10 +1523,12 @@ class RNNLMScratch(Classifier):
         if isinstance(temperature, bool) or not isinstance(temperature,
                                                            numbers.Real):
             raise TypeError(f"temperature must be a number, not {temperature!r}")
-        tiny = torch.finfo(torch.float32).tiny
-        if not (temperature == 0 or tiny <= temperature < math.inf):
-            raise ValueError(f"temperature must be 0 (greedy) or a finite number "
-                             f">= {tiny:.1e} (sampling), not {temperature}")
+        tiny, huge = torch.finfo(torch.float32).tiny, torch.finfo(torch.float32).max
+        if not (temperature == 0 or tiny <= temperature <= huge):
+            # the logits are float32: dividing by more than `huge` gives inf/inf
+            raise ValueError(f"temperature must be 0 (greedy) or a number between "
+                             f"{tiny:.1e} and {huge:.1e} (sampling), not "
+                             f"{temperature}")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, not "
                             f"{type(generator).__name__}")
@@ -1605,7 +1607,7 @@ def clip_by_global_norm(grads, theta):
     return norm
 
 
-# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1013)
+# Defined in book/rnn_scratch.md, section "Truncated backpropagation through time" (line 1017)
 class StatefulRNNLMScratch(RNNLMScratch):
     """RNNLMScratch that carries its hidden state from minibatch to minibatch.
 
@@ -1623,12 +1625,14 @@ class StatefulRNNLMScratch(RNNLMScratch):
         self.states = {}  # a new pass over the text begins
         return super().train(mode)
 
-    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 337)
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 356)
     def carried_step(self, batch, train):
         """One minibatch from the carried state; the layer gets token indices."""
         X, Y = batch
         state = self.states.get(train)
-        if state is not None and state.shape[0] != X.shape[0]:
+        # the batch axis of the state is the second to last: (batch, hidden)
+        # here, (layers, batch, hidden) for nn.RNN's state
+        if state is not None and state.shape[-2] != X.shape[0]:
             state = None  # a minibatch of another size cannot continue the rows
         rnn_outputs, last_state = self.rnn(X.t(), state)
         self.states[train] = last_state.detach()  # the gradient stops here
@@ -1643,7 +1647,7 @@ class StatefulRNNLMScratch(RNNLMScratch):
         self.carried_step(batch, train=False)
 
 
-# Defined in book/rnn_concise.md, section "The model in two small classes" (line 131)
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 132)
 class RNN(Module):
     """torch.nn.RNN behind the interface of RNNScratch."""
 
@@ -1668,7 +1672,7 @@ class RNN(Module):
         return self.rnn(inputs, H)
 
 
-# Defined in book/rnn_concise.md, section "The model in two small classes" (line 161)
+# Defined in book/rnn_concise.md, section "The model in two small classes" (line 162)
 class RNNLM(RNNLMScratch):
     """RNNLMScratch whose output layer is an nn.Linear."""
 

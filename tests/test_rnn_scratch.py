@@ -309,6 +309,7 @@ def test_predict_rejects_a_vocab_of_another_size(vocab):
 @pytest.mark.parametrize("temperature, error", [
     (float("nan"), ValueError), (float("inf"), ValueError), (-float("inf"), ValueError),
     (-0.5, ValueError), (1e-40, ValueError),  # below float32's smallest normal number
+    (1e39, ValueError), (1e300, ValueError),  # above float32's largest number: inf/inf
     ("1", TypeError), (None, TypeError), (True, TypeError), (torch.tensor(1.0), TypeError),
 ])
 def test_predict_rejects_bad_temperatures_up_front(vocab, temperature, error):
@@ -347,6 +348,14 @@ def test_predict_accepts_numpy_numbers(vocab):
     gen_a, gen_b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     assert (model.predict("the", 9, vocab, temperature=np.float32(0.7), generator=gen_a)
             == model.predict("the", 9, vocab, temperature=0.7, generator=gen_b))
+
+
+def test_predict_accepts_the_largest_float32_temperature(vocab):
+    model = make_model(len(vocab))
+    huge = float(torch.finfo(torch.float32).max)
+    text = model.predict("the", 20, vocab, temperature=huge,
+                         generator=torch.Generator().manual_seed(0))
+    assert len(text) == 23 and "<unk>" not in text
 
 
 def test_predict_tiny_temperature_is_greedy_without_overflow(vocab):
@@ -464,6 +473,34 @@ def test_sequential_training_carries_the_detached_state(vocab):
                 if phase:
                     assert left.requires_grad  # the graph ends at the boundary, not before
     assert len(trainer.history["train_ppl"]) == 2
+
+
+class StatefulConcise(d2l.StatefulRNNLMScratch, d2l.RNNLM):
+    """The carried state on the nn.RNN layer, whose state is (1, batch, hidden)."""
+
+
+def test_carried_state_reaches_the_next_minibatch_with_an_nn_rnn_layer(vocab):
+    d2l.set_seed(0)
+    model = StatefulConcise(d2l.RNN(len(vocab), 8), len(vocab), lr=0.1)
+    model.board.display = False
+    calls = record_rnn_calls(model)
+    d2l.Trainer(max_epochs=1, gradient_clip_val=1).fit(model, ToyText(vocab))
+    train_calls = [call for call in calls if call[0]]
+    assert len(train_calls) > 3 and train_calls[0][1] is None
+    for (_, _, left), (_, entering, _) in itertools.pairwise(train_calls):
+        assert entering is not None and entering.shape == (1, 4, 8)
+        assert torch.equal(entering, left.detach())
+
+
+@pytest.mark.parametrize("state_shape", [(3, 8), (1, 3, 8)])
+def test_carried_state_of_another_batch_size_is_dropped(vocab, state_shape):
+    model = make_model(len(vocab), cls=d2l.StatefulRNNLMScratch)
+    model.board.display = False
+    calls = record_rnn_calls(model)
+    X = torch.randint(0, len(vocab), (4, 5))
+    model.states[True] = torch.zeros(state_shape)  # left by a minibatch of 3 rows
+    model.carried_step((X, X), True)
+    assert calls[0][1] is None
 
 
 def test_random_sampling_model_starts_every_minibatch_from_zero(vocab):
