@@ -106,3 +106,13 @@ def test_bibliography_entries_are_complete(key):
     for field in ("title", "year", VENUE[entry.type]):
         assert entry.fields.get(field), f"{key}: no {field}"
     assert entry.fields.get("doi") or entry.fields.get("url"), f"{key}: neither doi nor url"
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_every_page_is_labelled_chapter_and_its_name(page):
+    """Cross-references and the intro's table of running times ({ref}`chapter-<name>`) find
+    every page by the label right above its title."""
+    text = (ROOT / f"{page}.md").read_text(encoding="utf8")
+    name = Path(page).name
+    assert re.search(rf"^\(chapter-{re.escape(name)}\)=\n# ", text, re.MULTILINE), (
+        f"{page}.md: put the label (chapter-{name})= on the line above its title")
