@@ -2,7 +2,7 @@
 
 The header down to the GENERATED line is hand-written: the imports that the saved code
 shares. Everything below that line is generated from the chapters' ``#@save`` cells by
-``make lib`` (tools/extract_lib.py). Edit the chapters, never the generated part.
+``make lib`` (``python -m booktools.library``). Edit the chapters, never the generated part.
 """
 
 import collections
