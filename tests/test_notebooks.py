@@ -214,6 +214,12 @@ def test_sync_executes_and_rerunning_gives_no_diff(book):
     refreshed = json.loads(path.read_text())
     assert [c["outputs"] for c in refreshed["cells"] if c["cell_type"] == "code"] == [
         c["outputs"] for c in code]
+    # MyST-NB's rendering metadata (captions, alt text, prompts) counts as prose
+    md.write_text(md.read_text().replace(
+        "```{code-cell} ipython3\nfor", "```{code-cell} ipython3\n---\nmystnb:\n"
+        "  code_prompt_show: Show the loop\n---\nfor"))
+    nbt.sync(["beta"], root=book, prose_only=True)
+    assert nbt.check(book) == []
     # a code edit is refused, naming the command that executes the chapter
     md.write_text(md.read_text().replace("range(3)", "range(4)"))
     with pytest.raises(nbt.BookError, match=r"code cells changed.*CHAPTERS=beta"):

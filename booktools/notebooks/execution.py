@@ -180,9 +180,10 @@ def sync(names: list[str], root: Path = ROOT, run: bool = True,
          prose_only: bool = False) -> list[Path]:
     """Regenerate notebooks/<name>.ipynb from book/<name>.md (all chapters if no names).
 
-    prose_only: where only markdown cells changed, take the new ones and keep every code
-    cell's stored outputs, without executing (prose never changes what the code computes);
-    a chapter whose code cells changed is a BookError naming the command that executes it.
+    prose_only: where only prose changed (markdown cells, and figure captions and alt text,
+    the `mystnb` metadata of a code cell), take it in and keep every code cell's stored
+    outputs, without executing (prose never changes what the code computes); a chapter whose
+    code changed is a BookError naming the command that executes it.
     """
     all_chapters = chapters(root)
     if names:
@@ -243,8 +244,12 @@ def _with_stored_outputs(md: Path, root: Path) -> tuple[str, None]:
     nb = to_notebook(md)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     stored_code = [c for c in stored.cells if c.cell_type == "code"]
-    if inputs(nbformat.v4.new_notebook(cells=code_cells)) != inputs(
-            nbformat.v4.new_notebook(cells=stored_code)):
+
+    def code(cells):  # what execution depends on: source and metadata but captions
+        return [(kind, source, {k: v for k, v in meta.items() if k != "mystnb"})
+                for kind, source, meta in inputs(nbformat.v4.new_notebook(cells=cells))]
+
+    if code(code_cells) != code(stored_code):
         raise BookError(f"{md.relative_to(root)}: its code cells changed, not only its prose; "
                         f"{fix}")
     if any(out.get("output_type") == "error" for c in stored_code for out in c.outputs):
