@@ -787,7 +787,7 @@ class Trainer(HyperParameters):
                   "steps were skipped because the loss or a gradient was not "
                   f"finite (trainer.skipped_steps); {stopped}{state}.")
 
-    # Defined in book/rnn_fast.md, section "Clipping without waiting for the GPU" (line 495)
+    # Defined in book/rnn_fast.md, section "Clipping without waiting for the GPU" (line 497)
     def clip_gradients(self, grad_clip_val, model):
         """Clip all gradients to a global L2 norm of at most grad_clip_val.
 
@@ -816,8 +816,8 @@ class Trainer(HyperParameters):
 
 # Defined in book/toolkit.md, section "Watching training: the progress board" (line 1017)
 class PlainLogFormatter(LogFormatter):
-    """Tick labels of a log axis as plain numbers: 0.01 to 1000 as decimals
-    (0.01, 0.5, 20), the rest as 1e-3, 2e-5, 1e4."""
+    """Tick labels of a log axis as plain numbers: from 0.01 up to (not
+    including) 1000 as decimals (0.01, 0.5, 20), the rest as 1e-3, 2e-5, 1e3."""
 
     def __call__(self, x, pos=None):
         if not super().__call__(x, pos):  # a tick matplotlib leaves unlabelled
@@ -1372,7 +1372,7 @@ class RNNScratch(Module):
         self.W_hh = gaussian(num_hiddens, num_hiddens)  # state -> state
         self.b_h = nn.Parameter(torch.zeros(num_hiddens))
 
-    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 323)
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 325)
     def forward(self, inputs, state=None):
         """Run the recurrence over a sequence.
 
@@ -1442,7 +1442,7 @@ class RNNLMScratch(Classifier):
         H = rnn_outputs.transpose(0, 1)  # batch first, like the labels
         return H @ self.W_hq + self.b_q  # one product for all time steps
 
-    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 346)
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 348)
     def forward(self, X, state=None):
         """Logits (batch_size, num_steps, vocab_size) for token indices X.
 
@@ -1464,7 +1464,7 @@ class RNNLMScratch(Classifier):
         nll = self.loss(self(*inputs), labels)
         self.plot("ppl", nll, False, weight=labels.numel(), transform=torch.exp)
 
-    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 626)
+    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 628)
     def predict(self, prefix, num_preds, vocab, device=None, temperature=0,
                 generator=None):
         """`prefix` (lower-cased) followed by `num_preds` generated characters.
@@ -1503,7 +1503,7 @@ class RNNLMScratch(Classifier):
         new = torch.cat(tokens).tolist() if tokens else []
         return "".join(chars) + "".join(vocab.idx_to_token[i] for i in new)
 
-    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 575)
+    # Defined in book/rnn_fast.md, section "A `predict` that checks its input" (line 577)
     def check_predict_args(self, prefix, num_preds, vocab, temperature=0,
                            generator=None):
         """Raise a clear error for arguments `predict` cannot use, before it runs.
@@ -1625,7 +1625,7 @@ class StatefulRNNLMScratch(RNNLMScratch):
         self.states = {}  # a new pass over the text begins
         return super().train(mode)
 
-    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 356)
+    # Defined in book/rnn_fast.md, section "Fewer and larger operations" (line 358)
     def carried_step(self, batch, train):
         """One minibatch from the carried state; the layer gets token indices."""
         X, Y = batch
@@ -1731,7 +1731,7 @@ class GradNormTrainer(Trainer):
             super().clip_gradients(grad_clip_val, model)
 
 
-# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 1094)
+# Defined in book/gradient_clipping.md, section "Experiment 2: gradients through time" (line 1095)
 def state_gradients(model, X, Y):
     """States H_1..H_T of model.rnn on X, and d loss_T / d H_t for every t.
 
