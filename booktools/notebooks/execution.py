@@ -17,7 +17,12 @@ import nbformat
 from booktools import ROOT, BookError
 from booktools.chapters import chapters
 from booktools.notebooks.figures import caption_problems
-from booktools.notebooks.pairing import VOLATILE_CELL_METADATA, notebook_path, to_notebook
+from booktools.notebooks.pairing import (
+    VOLATILE_CELL_METADATA,
+    inputs,
+    notebook_path,
+    to_notebook,
+)
 
 STARTUP = Path(__file__).with_name("startup")  # kernel startup files, copied as they are
 CELL_TIMEOUT = 600  # seconds per cell, the same as execute.timeout in _config.yml
@@ -233,9 +238,8 @@ def _build_notebook(md: Path, root: Path, run: bool) -> tuple[str, float | None]
 
 def _with_stored_outputs(md: Path, root: Path) -> tuple[str, None]:
     """The notebook of chapter `md` with its new markdown cells and the stored notebook's code
-    cells, outputs included; a BookError if any code cell (source or metadata) differs."""
-    from booktools.notebooks.pairing import inputs
-
+    cells, outputs included; a BookError if any code cell differs in its source or in metadata
+    other than MyST-NB's rendering options (`mystnb`: captions, alt text)."""
     path = notebook_path(md, root)
     fix = f"run `make notebooks CHAPTERS={md.stem}`, which executes it"
     if not path.exists():
@@ -245,7 +249,7 @@ def _with_stored_outputs(md: Path, root: Path) -> tuple[str, None]:
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     stored_code = [c for c in stored.cells if c.cell_type == "code"]
 
-    def code(cells):  # what execution depends on: source and metadata but captions
+    def code(cells):  # what execution depends on: source, and metadata but `mystnb`
         return [(kind, source, {k: v for k, v in meta.items() if k != "mystnb"})
                 for kind, source, meta in inputs(nbformat.v4.new_notebook(cells=cells))]
 
