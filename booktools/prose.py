@@ -11,7 +11,7 @@ import re
 import sys
 
 from booktools import ROOT
-from booktools.chapters import _to_notebook, chapters, read_chapter_text
+from booktools.chapters import chapters, read_chapter
 
 _DROP = [
     re.compile(r"\$\$.*?\$\$", re.DOTALL),  # displayed math
@@ -38,8 +38,8 @@ def prose_words(markdown: str) -> int:
 
 def chapter_words(md) -> int:
     """Words of prose in the chapter file ``md`` (all its markdown cells)."""
-    nb = _to_notebook(read_chapter_text(md), f"book/{md.name}")
-    return sum(prose_words(c.source) for c in nb.cells if c.cell_type == "markdown")
+    chapter = read_chapter(md.parent.parent, f"{md.parent.name}/{md.name}")
+    return sum(prose_words("\n".join(c.lines)) for c in chapter.cells if c.kind == "markdown")
 
 
 def main(argv: list[str]) -> int:

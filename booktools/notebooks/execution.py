@@ -21,6 +21,7 @@ from booktools.notebooks.pairing import (
     VOLATILE_CELL_METADATA,
     inputs,
     notebook_path,
+    run_problems,
     to_notebook,
 )
 
@@ -112,7 +113,7 @@ def execute(nb, cwd: Path, timeout: int = CELL_TIMEOUT, name: str = "notebook",
                 time.sleep(2 * attempt)
         lines = report.read_text(encoding="utf8").splitlines() if report.exists() else []
     records = [json.loads(line) for line in lines]
-    problems = [_figure_problem(nb, r, "problems") for r in records if r.get("problems")]
+    problems = [_figure_problem(nb, r) for r in records if r.get("problems")]
     if problems:
         raise BookError(f"{name}: figures without axis labels, or with a log axis labelled "
                         "$10^{-3}$ (label every axis with its quantity and unit, or switch a "
@@ -121,15 +122,15 @@ def execute(nb, cwd: Path, timeout: int = CELL_TIMEOUT, name: str = "notebook",
     return nb
 
 
-def _figure_problem(nb, record: dict, key: str) -> str:
-    """One record of the figure report (its `key` list), with the cell it came from."""
+def _figure_problem(nb, record: dict) -> str:
+    """One record of the figure report, with the cell it came from."""
     where = "a cell"
     for i, cell in enumerate(nb.cells):
         if cell.get("id") == record["cell_id"] or cell.source == record["source"]:
             first = (cell.source.splitlines() or [""])[0]
             where = f"cell {i + 1} (starting {first[:60]!r})"
             break
-    return f"  {where}: " + "; ".join(record[key])
+    return f"  {where}: " + "; ".join(record["problems"])
 
 
 def _device() -> str:
@@ -208,11 +209,9 @@ def sync(names: list[str], root: Path = ROOT, run: bool = True,
     jobs = min(len(selected), int(os.environ.get("BOOK_JOBS", min(2, os.cpu_count() or 1))))
     seconds = cpu_seconds(root)
     order = sorted(selected, key=lambda md: -seconds.get(md.stem, 0))
-    if prose_only:
-        results = (_with_stored_outputs(md, root) for md in order)
-        return [_write_notebook(md, *result, root) for md, result in zip(order, results)]
-    if jobs <= 1 or not run:
-        results = (_build_notebook(md, root, run) for md in order)
+    if prose_only or jobs <= 1 or not run:
+        results = (_with_stored_outputs(md, root) if prose_only else _build_notebook(md, root, run)
+                   for md in order)
         return [_write_notebook(md, *result, root) for md, result in zip(order, results)]
     from concurrent.futures import ProcessPoolExecutor
 
@@ -228,10 +227,7 @@ def _build_notebook(md: Path, root: Path, run: bool) -> tuple[str, float | None]
     start = time.perf_counter()
     if run:
         execute(nb, cwd=path.parent, name=str(md.relative_to(root)))
-        problems = caption_problems(nb, md, root)
-        if problems:
-            raise BookError("figures without a caption or alt text (the notebook is not "
-                            "written):\n  " + "\n  ".join(problems))
+        _require_captions(nb, md, root)
     seconds = time.perf_counter() - start if run else None
     return dumps(clean(nb)), seconds
 
@@ -256,15 +252,21 @@ def _with_stored_outputs(md: Path, root: Path) -> tuple[str, None]:
     if code(code_cells) != code(stored_code):
         raise BookError(f"{md.relative_to(root)}: its code cells changed, not only its prose; "
                         f"{fix}")
-    if any(out.get("output_type") == "error" for c in stored_code for out in c.outputs):
-        raise BookError(f"{path.relative_to(root)}: the stored run ended in an error; {fix}")
+    problems = run_problems(stored, path.relative_to(root), fix)
+    if problems:
+        raise BookError(problems[0])
     for cell, old in zip(code_cells, stored_code):
         cell.outputs, cell.execution_count = old.outputs, old.execution_count
+    _require_captions(nb, md, root)
+    return dumps(clean(nb)), None
+
+
+def _require_captions(nb, md: Path, root: Path) -> None:
+    """A BookError listing the figures of an executed notebook without caption or alt text."""
     problems = caption_problems(nb, md, root)
     if problems:
         raise BookError("figures without a caption or alt text (the notebook is not "
                         "written):\n  " + "\n  ".join(problems))
-    return dumps(clean(nb)), None
 
 
 def _write_notebook(md: Path, text: str, seconds: float | None, root: Path) -> Path:

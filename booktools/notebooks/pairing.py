@@ -114,16 +114,19 @@ def chapter_problems(md: Path, root: Path = ROOT) -> list[str]:
     problems = []
     if nb.metadata.get("kernelspec") != chapter.metadata.get("kernelspec"):
         problems.append(f"{rel}: its kernelspec differs from {rel_md}; {fix}")
+    return problems + run_problems(nb, rel, fix)
+
+
+def run_problems(nb, rel, fix: str) -> list[str]:
+    """The first code cell of a stored notebook that was never executed or stores an error."""
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         if cell.execution_count is None:
-            problems.append(f"{rel}: cell {i + 1} was never executed; {fix}")
-            break
+            return [f"{rel}: cell {i + 1} was never executed; {fix}"]
         if any(out.output_type == "error" for out in cell.outputs):
-            problems.append(f"{rel}: cell {i + 1} stores an error output; {fix}")
-            break
-    return problems
+            return [f"{rel}: cell {i + 1} stores an error output; {fix}"]
+    return []
 
 
 def check_pairing(root: Path = ROOT, paired: list[Path] | None = None) -> list[str]:

@@ -19,13 +19,17 @@ from matplotlib.backend_bases import FigureCanvasBase
 REPORT = os.environ.get("BOOK_FIGURE_REPORT")
 
 
+def _checked_axes(figure):
+    """(name, axes) for every visible axes of `figure` that holds data and is switched on."""
+    for number, ax in enumerate(figure.axes, start=1):
+        if ax.axison and ax.get_visible() and ax.has_data():
+            yield f"axes {number}" + (f" ({ax.get_title()!r})" if ax.get_title() else ""), ax
+
+
 def figure_problems(figure) -> list[str]:
     """What is missing in `figure`: one sentence per unlabelled axis."""
     problems = []
-    for number, ax in enumerate(figure.axes, start=1):
-        if not ax.axison or not ax.get_visible() or not ax.has_data():
-            continue
-        name = f"axes {number}" + (f" ({ax.get_title()!r})" if ax.get_title() else "")
+    for name, ax in _checked_axes(figure):
         for axis in ("x", "y"):
             if not getattr(ax, f"get_{axis}label")().strip():
                 problems.append(f"{name} has no {axis} label")
@@ -40,10 +44,7 @@ def log_tick_problems(figure) -> list[str]:
     from matplotlib.ticker import LogFormatterMathtext
 
     problems = []
-    for number, ax in enumerate(figure.axes, start=1):
-        if not ax.axison or not ax.get_visible() or not ax.has_data():
-            continue
-        name = f"axes {number}" + (f" ({ax.get_title()!r})" if ax.get_title() else "")
+    for name, ax in _checked_axes(figure):
         for axis in ("x", "y"):
             getter = getattr(ax, f"get_{axis}axis")()
             if (getattr(ax, f"get_{axis}scale")() == "log"
